@@ -26,7 +26,7 @@ INVALID = {
     "description-too-long": (3, 14, "/description", "(501 characters)", None),
     "api-version-float": (4, 14, "/api_version", "YAML reads 1.10 as a number",
                           'quote it: api_version: "1.10"'),
-    "api-version-unknown": (4, 14, "/api_version", "'1.9' is not a known plugin API version",
+    "api-version-unknown": (4, 14, "/api_version", "'0.9' is not a known plugin API version",
                             None),
     "api-version-malformed": (4, 14, "/api_version", "'v1' is not a known", None),
     "core-version-invalid": (5, 15, "/core_version", "not a PEP 440 specifier set", ">=1.2.1,<2"),
@@ -225,3 +225,10 @@ def test_error_story_names_the_plugin_and_every_problem() -> None:
     story = str(info.value)
     assert story.splitlines()[0].startswith("[manifest-invalid] plugin 'my-plugin':")
     assert "unknown key 'sampel_rates'" in story
+
+
+@pytest.mark.parametrize("api", ["1.3", "1.10", "2.0", "7.1"])
+def test_future_api_version_is_left_to_compat(api: str) -> None:
+    text = (FIXTURES / "valid-minimal" / "vcs_plugin.yaml").read_text()
+    manifest = parse_manifest(text.replace('api_version: "1.2"', f'api_version: "{api}"'))
+    assert manifest.api_version == api

@@ -12,7 +12,8 @@ from vcs_conformance import schemas
 from vcs_conformance._api import KNOWN_API_VERSIONS
 
 ALL = [(name, api) for api in KNOWN_API_VERSIONS for name in schemas.SCHEMA_NAMES] + [
-    ("defs", None), ("manifest", None), ("config_meta", None)]
+    ("defs", None), ("manifest", None), ("config_meta", None), ("expectations", None),
+    ("report", None)]
 
 
 @pytest.mark.parametrize(("name", "api"), ALL)

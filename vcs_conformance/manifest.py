@@ -169,6 +169,8 @@ def _schema_problems(loc: Located, file: str) -> list[Problem]:
     problems: list[Problem] = []
     if isinstance(api, str) and api in KNOWN_API_VERSIONS:
         validator = schemas.validator("manifest", api)
+    elif isinstance(api, str) and is_future_api(api):
+        validator = schemas.validator("manifest")  # SPEC 1 decides: incompatible, not invalid
     else:
         validator = schemas.validator("manifest")  # the common structure
         problems.extend(_api_version_problems(loc, file))
@@ -187,6 +189,22 @@ def _schema_problems(loc: Located, file: str) -> list[Problem]:
     return problems
 
 
+def is_future_api(api: str) -> bool:
+    """A well-formed ``MAJOR.MINOR`` newer than every API this kit knows.
+
+    Such a manifest is not *invalid*: a core too old for it says
+    "incompatible (needs-newer-core / major-mismatch)" and skips it (SPEC 1),
+    which is what a plugin author targeting a newer core expects to see.
+    An unknown version older than the newest known one never existed, and
+    is an error.
+    """
+    parts = api.split(".")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        return False
+    newest = max(tuple(int(x) for x in v.split(".")) for v in KNOWN_API_VERSIONS)
+    return (int(parts[0]), int(parts[1])) > newest
+
+
 def _api_version_problems(loc: Located, file: str) -> list[Problem]:
     api = loc.data.get("api_version")
     if "api_version" not in loc.data:
@@ -200,7 +218,8 @@ def _api_version_problems(loc: Located, file: str) -> list[Problem]:
             f"(1.10 would become 1.1)", "/api_version", line, col,
             f'quote it: api_version: "{raw}"', file)]
     if isinstance(api, str):
-        return [Problem(f"api_version {api!r} is not a known plugin API version (known: {known})",
+        return [Problem(f"api_version {api!r} is not a known plugin API version (known: {known}; "
+                        "a newer MAJOR.MINOR is accepted and left to the core to refuse)",
                         "/api_version", line, col,
                         "target one of the known versions", file)]
     return []  # other types are reported by the schema

@@ -1,0 +1,78 @@
+"""The built wheel of the plugin under test, and what its metadata says.
+
+``manifest-present`` is about the *built* wheel (a manifest in the source
+tree that the build leaves out is the classic packaging bug), so a project
+directory or sdist is built once per run, with build isolation, and the
+wheel reused; the isolated env provider's wheel is reused when it has one.
+"""
+
+from __future__ import annotations
+
+import configparser
+import shutil
+import subprocess
+import sys
+import zipfile
+from email.parser import HeaderParser
+from pathlib import Path
+from typing import Any
+
+from .._api import ENTRY_POINT_GROUP
+from ._outcome import CheckFailed, CheckSkipped
+
+_CACHE: dict[int, Path] = {}
+
+
+def built_wheel(run: Any) -> Path:
+    key = id(run)
+    if key in _CACHE:
+        return _CACHE[key]
+    handle = Path(run.handle)
+    if handle.suffix == ".whl" and handle.is_file():
+        wheel = handle
+    elif handle.is_dir() or handle.name.endswith((".tar.gz", ".zip")):
+        wheel = _build(handle, run.factory.mktemp("vcs-wheel", numbered=True))
+    else:
+        raise CheckSkipped(f"{run.handle!r} is an installed distribution, not a project, sdist "
+                           "or wheel: there is no built wheel to inspect")
+    _CACHE[key] = wheel
+    return wheel
+
+
+def _build(source: Path, out: Path) -> Path:
+    uv = shutil.which("uv")
+    if uv:
+        cmd = [uv, "build", "--wheel", "--out-dir", str(out), str(source)]
+    else:
+        cmd = [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(source)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
+    wheels = sorted(out.glob("*.whl"))
+    if proc.returncode != 0 or not wheels:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        raise CheckFailed(f"a wheel built from {source}", f"the build failed:\n{tail}",
+                          example=" ".join(cmd))
+    return wheels[0]
+
+
+def wheel_entry_points(wheel: Path) -> dict[str, str]:
+    with zipfile.ZipFile(wheel) as zf:
+        names = [n for n in zf.namelist() if n.count("/") == 1
+                 and n.endswith(".dist-info/entry_points.txt")]
+        if not names:
+            return {}
+        parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]
+        parser.read_string(zf.read(names[0]).decode("utf-8"))
+    if not parser.has_section(ENTRY_POINT_GROUP):
+        return {}
+    return dict(parser.items(ENTRY_POINT_GROUP))
+
+
+def wheel_identity(wheel: Path) -> tuple[str | None, str | None]:
+    with zipfile.ZipFile(wheel) as zf:
+        meta = [n for n in zf.namelist() if n.count("/") == 1
+                and n.endswith(".dist-info/METADATA")]
+        if not meta:
+            return None, None
+        headers = HeaderParser().parsestr(zf.read(meta[0]).decode("utf-8", "replace"))
+    return headers.get("Name"), headers.get("Version")

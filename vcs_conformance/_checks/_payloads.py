@@ -1,0 +1,261 @@
+"""Payloads for the checks, generated from the schemas in ``schemas/``.
+
+Valid values come from :func:`~vcs_conformance._schema_strategies.from_schema`
+over the core's schemas, narrowed by what the manifest declares (``voices``,
+``sample_rates``, ``config_schema``).  Invalid variants exist only where SPEC
+5 says input is invalid; an extra key is never one.
+
+Every strategy also carries *edge examples* that always run first (explicit
+``@example``s): a question, a 300+ character text, non-ASCII scripts, each
+declared voice and sample rate.  Defects that only such inputs trigger must
+be found at the derandomized ``ci`` profile, every time, not by luck.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import hypothesis.strategies as st
+from hypothesis.strategies import SearchStrategy
+
+from .. import schemas
+from .._schema_strategies import from_schema
+from ..workspace import DatasetRow
+
+__all__ = ["EDGE_TEXTS", "TEXTS", "DatasetRow", "Invalid", "configs", "dataset_rows",
+           "edge_invalid_synthesize", "edge_voice_configs", "invalid_configs",
+           "invalid_datasets", "invalid_synthesize", "voice_configs"]
+
+#: Texts that exercise what real engines trip over.
+EDGE_TEXTS: tuple[str, ...] = (
+    "Hello world.",
+    "Is this a question?",
+    "The quick brown fox jumps over the lazy dog. " * 8,  # 360 characters
+    "Ünïcödé façade: naïve café, Straße, ÆØÅ.",
+    "مرحبا بالعالم",  # RTL
+    "שלום עולם",
+    "你好\uff0c世界\u3002",  # fullwidth comma and full stop
+    "Emoji 👋🏽 and a family 👨‍👩‍👧 and flags 🇫🇷.",
+    "e\u0301 a\u0308 n\u0303 combining marks",
+    "?!...",
+    "x" * 5000,
+)
+_SENTENCE_ALPHABET = string.ascii_letters + string.digits + " .,;:!?'\"-()"
+
+
+def _texts() -> SearchStrategy[str]:
+    text_schema = {"$ref": schemas.schema_uri("defs") + "#/$defs/text"}
+    generated = from_schema(text_schema, registry=schemas.registry())
+    sentences = st.text(_SENTENCE_ALPHABET, min_size=1, max_size=300)
+    long_texts = st.text(_SENTENCE_ALPHABET + "\n", min_size=301, max_size=5000)
+    valid = schemas.defs_validator("text")
+    return st.one_of(sentences, generated, long_texts).filter(valid.is_valid)
+
+
+TEXTS = _texts()
+
+
+def voice_configs(api: str, *, voices: Sequence[str] | None,
+                  sample_rates: Sequence[int] | None,
+                  model: str | None = None) -> SearchStrategy[dict[str, Any]]:
+    """Valid ``voice_config`` objects of ``api`` for a plugin with this manifest.
+
+    ``voice`` and ``sample_rate`` are drawn from the manifest's lists, and
+    left out without them (SPEC 5); ``model`` is ``model`` or absent.
+    """
+    base = from_schema(schemas.load_schema("voice_config", api), registry=schemas.registry(),
+                       extra_keys=True)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> dict[str, Any]:
+        config = dict(draw(base))
+        config.pop("model", None)
+        for key, choices in (("voice", voices), ("sample_rate", sample_rates)):
+            config.pop(key, None)
+            if choices and draw(st.booleans()):
+                config[key] = draw(st.sampled_from(list(choices)))
+        if model is not None:
+            config["model"] = model
+        return config
+
+    return build()
+
+
+def edge_voice_configs(voices: Sequence[str] | None,
+                       sample_rates: Sequence[int] | None) -> list[dict[str, Any]]:
+    """One config per declared voice and per declared rate, plus the empty one."""
+    out: list[dict[str, Any]] = [{}]
+    out += [{"voice": v} for v in voices or ()]
+    out += [{"sample_rate": r} for r in sample_rates or ()]
+    return out
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """An invalid input and the SPEC rule that makes it invalid."""
+
+    why: str
+    args: tuple[Any, ...]
+
+
+def invalid_synthesize(api: str, *, voices: Sequence[str] | None,
+                       sample_rates: Sequence[int] | None) -> SearchStrategy[Invalid]:
+    """SPEC 5's invalid synthesize inputs, each with a valid rest."""
+    rate_key = "rate" if api == "1.2" else "speed"
+    blank = st.text(" \t\n\r\u00a0\u2003\u3000", min_size=0, max_size=20)
+    bad_rate = st.one_of(st.floats(max_value=0.2499, allow_nan=False, allow_infinity=False),
+                         st.floats(min_value=4.0001, allow_nan=False, allow_infinity=False))
+    bad_pitch = st.one_of(st.floats(max_value=-12.0001, allow_nan=False, allow_infinity=False),
+                          st.floats(min_value=12.0001, allow_nan=False, allow_infinity=False))
+    bad_voice = st.text(min_size=1, max_size=20).filter(lambda v: v not in (voices or ()))
+    bad_rates = st.integers(1, 200_000).filter(lambda r: r not in (sample_rates or ()))
+    missing_model = st.text(string.ascii_lowercase, min_size=1, max_size=12).map(
+        lambda n: f"models/does-not-exist-{n}.bin")
+    options = [
+        blank.map(lambda t: Invalid("empty or whitespace-only text", (t, {}))),
+        bad_rate.map(lambda r: Invalid(f"{rate_key} out of 0.25-4.0", ("Hello.",
+                                                                        {rate_key: r}))),
+        bad_pitch.map(lambda p: Invalid("pitch out of -12..12", ("Hello.", {"pitch": p}))),
+        missing_model.map(lambda m: Invalid("model path that does not exist",
+                                            ("Hello.", {"model": m}))),
+    ]
+    if voices:
+        options.append(bad_voice.map(lambda v: Invalid("voice the manifest does not list",
+                                                       ("Hello.", {"voice": v}))))
+    if sample_rates:
+        options.append(bad_rates.map(lambda r: Invalid(
+            "sample_rate the manifest does not list", ("Hello.", {"sample_rate": r}))))
+    return st.one_of(options)
+
+
+def edge_invalid_synthesize(api: str, *, voices: Sequence[str] | None,
+                            sample_rates: Sequence[int] | None) -> list[Invalid]:
+    rate_key = "rate" if api == "1.2" else "speed"
+    out = [Invalid("empty or whitespace-only text", ("", {})),
+           Invalid("empty or whitespace-only text", ("  \n\t ", {})),
+           Invalid(f"{rate_key} out of 0.25-4.0", ("Hello.", {rate_key: 0.1})),
+           Invalid(f"{rate_key} out of 0.25-4.0", ("Hello.", {rate_key: 5.0})),
+           Invalid("pitch out of -12..12", ("Hello.", {"pitch": 13.0})),
+           Invalid("pitch out of -12..12", ("Hello.", {"pitch": -12.5})),
+           Invalid("model path that does not exist",
+                   ("Hello.", {"model": "models/missing.bin"}))]
+    if voices:
+        out.append(Invalid("voice the manifest does not list",
+                           ("Hello.", {"voice": "no-such-voice"})))
+    if sample_rates:
+        bad = next(r for r in (8001, 11111, 47999, 12345) if r not in sample_rates)
+        out.append(Invalid("sample_rate the manifest does not list",
+                           ("Hello.", {"sample_rate": bad})))
+    return out
+
+
+def configs(config_schema: Mapping[str, Any] | None) -> SearchStrategy[dict[str, Any]]:
+    """Valid ``init`` configs: from ``config_schema``, else just ``{}`` (SPEC 5)."""
+    if config_schema is None:
+        return st.just({})
+    return from_schema(config_schema)
+
+
+def invalid_configs(config_schema: Mapping[str, Any]) -> SearchStrategy[Invalid]:
+    """Configs that break ``config_schema``: wrong types, missing required, unknown keys.
+
+    Drawn by mutating valid configs and kept only when the schema really
+    rejects them, so a permissive schema yields no false "invalid" input.
+    """
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(dict(config_schema))
+    props = dict(config_schema.get("properties", {}))
+    required = list(config_schema.get("required", []))
+    wrong = st.one_of(st.just([1, 2]), st.just({"nested": True}), st.just("text"),
+                      st.just(12345), st.just(None), st.just(True))
+
+    @st.composite
+    def mutate(draw: st.DrawFn) -> Invalid:
+        config = dict(draw(configs(config_schema)))
+        moves = []
+        if props:
+            moves.append("retype")
+        if required:
+            moves.append("drop")
+        if config_schema.get("additionalProperties") is False:
+            moves.append("extra")
+        moves.append("not-object")
+        move = draw(st.sampled_from(moves))
+        if move == "retype":
+            key = draw(st.sampled_from(sorted(props)))
+            config[key] = draw(wrong)
+            why = f"{key!r} of the wrong type"
+        elif move == "drop":
+            key = draw(st.sampled_from(required))
+            config.pop(key, None)
+            why = f"required {key!r} missing"
+        elif move == "extra":
+            config["zz_not_in_schema"] = 1
+            why = "a key the schema does not allow"
+        else:
+            return Invalid("not an object", (draw(st.sampled_from([[], "config", 3])),))
+        return Invalid(why, (config,))
+
+    return mutate().filter(lambda inv: not validator.is_valid(inv.args[0]))
+
+
+_ID = st.from_regex(r"[A-Za-z0-9_-]{1,24}", fullmatch=True)
+_ROW_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="|\n\r\x85\u2028\u2029",
+                                  exclude_categories=("Cs", "Cc")),
+                    min_size=1, max_size=60).filter(lambda t: t.strip() != "")
+RATES = st.one_of(st.sampled_from([8000, 16000, 22050, 24000, 44100, 48000]),
+                  st.integers(8000, 48000))
+
+
+@st.composite
+def dataset_rows(draw: st.DrawFn, max_rows: int = 4) -> list[DatasetRow]:
+    """Rows of a valid LJSpeech dataset: unique ids, real audio, one rate or several."""
+    ids = draw(st.lists(_ID, min_size=1, max_size=max_rows, unique_by=str.lower))
+    rate = draw(RATES)
+    rows = []
+    for ident in ids:
+        row_rate = rate if draw(st.integers(0, 4)) else draw(RATES)
+        rows.append(DatasetRow(
+            id=ident, text=draw(_ROW_TEXT),
+            normalized_text=draw(st.none() | _ROW_TEXT),
+            sample_rate=row_rate,
+            duration_s=draw(st.floats(0.05, 1.2)),
+            f0_hz=draw(st.floats(80, 260)),
+        ))
+    return rows
+
+
+def invalid_datasets(dataset: Mapping[str, Any], api: str) -> SearchStrategy[Invalid]:
+    """Mutations of a valid Dataset that SPEC 5 calls invalid input for ``train``."""
+    items = list(dataset["items"])
+    required = ["id", "audio", "text"] + (["duration_s"] if api == "1.2" else [])
+
+    def without(key: str) -> Invalid:
+        bad = [dict(i) for i in items]
+        bad[0].pop(key)
+        return Invalid(f"item without required {key!r}", ({**dataset, "items": bad},))
+
+    def retyped(key: str, value: Any) -> Invalid:
+        bad = [dict(i) for i in items]
+        bad[0][key] = value
+        return Invalid(f"item {key!r} of the wrong type", ({**dataset, "items": bad},))
+
+    options = [
+        st.sampled_from(required).map(without),
+        st.tuples(st.sampled_from(["id", "audio", "text"]),
+                  st.sampled_from([123, None, ["x"], {"a": 1}])).map(lambda kv: retyped(*kv)),
+        st.just(Invalid("no items", ({**dataset, "items": []},))),
+        st.just(Invalid("items is not a list", ({**dataset, "items": "all"},))),
+        st.just(Invalid("sample_rate missing",
+                        ({k: v for k, v in dataset.items() if k != "sample_rate"},))),
+        st.just(Invalid("dataset is not an object", (["not", "a", "dataset"],))),
+        st.text(string.ascii_lowercase, min_size=1, max_size=10).map(lambda n: Invalid(
+            "audio that does not exist",
+            ({**dataset, "items": [{**items[0], "audio": f"datasets/missing/{n}.wav"},
+                                   *items[1:]]},))),
+    ]
+    return st.one_of(options)

@@ -1,0 +1,374 @@
+"""One plugin under test: loaded once per pytest process, shared by its checks.
+
+The runner owns the host (env provider, launcher, workspace under pytest's
+basetemp), remembers each check's outcome so that a check whose
+prerequisite failed is skipped with that reason instead of failing twice,
+and records hygiene evidence (processes left behind, writes outside the
+read-write areas) across every call any check makes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shlex
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .._api import CORE_FOR_API
+from ..compat import Decision, decide
+from ..errors import (
+    IncompatiblePlugin,
+    InvalidInputRejected,
+    ManifestError,
+    VCSError,
+)
+from ..manifest import Manifest, load_manifest
+from ..workspace import Workspace, create_workspace
+from ._catalogue import BY_ID, CheckSpec
+from ._outcome import CheckFailed, CheckResult, CheckSkipped
+from ._settings import Settings
+
+Outcome = tuple[str, Any]  # ("ok", result) or ("rejected", InvalidInputRejected)
+
+
+class PluginRun:
+    def __init__(self, handle: str, settings: Settings, factory: pytest.TempPathFactory,
+                 *, rootdir: Path) -> None:
+        self.handle = handle
+        self.settings = settings
+        self.factory = factory
+        self.rootdir = rootdir
+        self.outcomes: dict[str, tuple[str, str]] = {}
+        self.results: dict[str, CheckResult] = {}
+        self.hygiene: list[str] = []
+        self.calls: list[dict[str, Any]] = []
+        self.last_call: dict[str, Any] | None = None
+        self._host: Any = None
+        self._plugin: Any = None
+        self._load_error: VCSError | None = None
+        self._native: Any = None
+        self._ws: Workspace | None = None
+        self.manifest: Manifest | None = None
+        self.manifest_error: ManifestError | None = None
+        path = Path(handle)
+        if path.exists():
+            try:
+                self.manifest = load_manifest(path)
+            except ManifestError as exc:
+                self.manifest_error = exc
+        self.name = self.manifest.name if self.manifest else (path.name or handle)
+        self.decision: Decision | None = None
+        if self.manifest is not None:
+            self.decision = decide(self.manifest.api_version, settings.core_version,
+                                   window=settings.shim_window,
+                                   core_spec=self.manifest.core_version,
+                                   platforms=self.manifest.platforms)
+
+    # -- identity -------------------------------------------------------------
+
+    @property
+    def core_version(self) -> str:
+        return self.settings.core_version
+
+    @property
+    def shimmed(self) -> bool:
+        return self.decision is not None and self.decision.kind == "shim"
+
+    @property
+    def node_suffix(self) -> str:
+        if self.shimmed and self.decision is not None:
+            return "[" + "-".join(self.decision.chain) + "]"
+        return ""
+
+    def properties(self) -> list[tuple[str, Any]]:
+        props: list[tuple[str, Any]] = [("vcs_core", self.core_version)]
+        if self.manifest:
+            props.append(("vcs_api", self.manifest.api_version))
+        if self.decision:
+            props.append(("vcs_decision", self.decision.label()))
+        return props
+
+    def item_timeout(self, spec: CheckSpec) -> float:
+        """pytest-timeout for an item: generous, the host's own call timeouts fire first."""
+        per_call = float(self.manifest.resources.get("timeout_seconds", 60)) if self.manifest \
+            else 60.0
+        calls = self.settings.examples_for(spec.hook) * 2 + 20 if spec.generated else 10
+        return max(300.0, per_call * calls)
+
+    # -- the host ---------------------------------------------------------------
+
+    @property
+    def workspace(self) -> Workspace:
+        if self._ws is None:
+            root = self.factory.mktemp(f"vcs-{_slug(self.name)}-ws", numbered=True)
+            self._ws = create_workspace(root)
+        return self._ws
+
+    def _make_host(self, core_version: str) -> Any:
+        from ..host import PluginHost  # heavy imports only when a check needs the host
+        from ..sandbox import make_launcher
+
+        launcher = make_launcher(self.settings.sandbox)
+        provider: Any = None
+        if self.settings.env == "isolated":
+            from ..envs import IsolatedEnvProvider
+
+            provider = IsolatedEnvProvider(offline=self.settings.offline,
+                                           find_links=self.settings.find_links,
+                                           install_system_deps=self.settings.install_system_deps)
+        return PluginHost(core_version=core_version, workspace=self.workspace.root,
+                          shim_window=self.settings.shim_window, launcher=launcher,
+                          env_provider=provider)
+
+    def plugin(self) -> Any:
+        """The loaded plugin on the core under test, or the error that stopped it."""
+        if self._plugin is None and self._load_error is None:
+            try:
+                self._host = self._make_host(self.core_version)
+                self._host.__enter__()
+                self._plugin = self._host.load(self.handle)
+            except VCSError as exc:
+                self._load_error = exc
+        if self._load_error is not None:
+            raise self._load_error
+        return self._plugin
+
+    def native_plugin(self) -> Any:
+        """The same plugin on its own core (for shim-equivalence)."""
+        if self._native is None:
+            assert self.manifest is not None
+            host = self._make_host(CORE_FOR_API[self.manifest.api_version])
+            host.__enter__()
+            self._native = (host, host.load(self.handle))
+        return self._native[1]
+
+    def close(self) -> None:
+        for holder in (self._host, self._native[0] if self._native else None):
+            if holder is not None:
+                with contextlib.suppress(Exception):
+                    holder.__exit__(None, None, None)
+
+    # -- calls ------------------------------------------------------------------
+
+    def call(self, hook: str, *args: Any, plugin: Any = None,
+             on_progress: Callable[..., None] | None = None) -> Outcome:
+        """Call a hook; ``ValueError`` is an outcome, anything else a failure."""
+        target = plugin if plugin is not None else self.plugin()
+        record = {"hook": hook, "args": list(args), "core": target.decision.core_version
+                  if getattr(target, "decision", None) else self.core_version}
+        self.last_call = record
+        before = _snapshot(self.workspace)
+        started = time.perf_counter()
+        try:
+            if hook == "train":
+                result = target.train(args[0], on_progress=on_progress)
+            else:
+                result = getattr(target, hook)(*args)
+            outcome: Outcome = ("ok", result)
+        except InvalidInputRejected as exc:
+            outcome = ("rejected", exc)
+        except VCSError as exc:
+            raise CheckFailed(
+                expected=f"{hook} to return or raise ValueError",
+                seen=f"{type(exc).__name__} [{exc.code}]: {exc.message}",
+                example=record["args"], hook=hook, log_tail=_tail(target),
+                details={"call": record, "error": exc.to_json()}) from None
+        finally:
+            record["seconds"] = round(time.perf_counter() - started, 4)
+            self._hygiene_after(target, hook, before)
+        return outcome
+
+    def _hygiene_after(self, target: Any, hook: str, before: dict[str, str]) -> None:
+        leftover = []
+        last = getattr(target, "last_call", None)
+        if last is not None:
+            leftover = list(getattr(last, "leftover_pids", []) or [])
+        if leftover:
+            self.hygiene.append(f"{hook}: processes left running after the call: {leftover}")
+        after = _snapshot(self.workspace)
+        for path in sorted(set(before) | set(after)):
+            if path.split("/", 1)[0] in ("cache", "models", "outputs"):
+                continue
+            if before.get(path) != after.get(path):
+                change = ("created" if path not in before else
+                          "deleted" if path not in after else "modified")
+                self.hygiene.append(f"{hook}: {change} {path} outside cache/, models/, "
+                                    "outputs/")
+
+    # -- checks -----------------------------------------------------------------
+
+    def run_check(self, spec: CheckSpec) -> CheckResult:
+        from ._checks_impl import CHECKS
+
+        result = CheckResult()
+        try:
+            self._require(spec)
+            CHECKS[spec.id](self, spec, result)
+        except CheckSkipped as exc:
+            self.outcomes[spec.id] = ("skipped", str(exc))
+            raise
+        except CheckFailed as exc:
+            self.outcomes[spec.id] = ("failed", exc.seen)
+            raise
+        self.outcomes[spec.id] = ("passed", "")
+        self.results[spec.id] = result
+        return result
+
+    def _require(self, spec: CheckSpec) -> None:
+        for need in spec.needs:
+            if need not in self.outcomes:
+                with contextlib.suppress(CheckFailed, CheckSkipped):
+                    self.run_check(BY_ID[need])
+            outcome, why = self.outcomes[need]
+            if outcome == "skipped":
+                raise CheckSkipped(why)  # e.g. the incompatibility reason, passed down
+            if outcome == "failed":
+                raise CheckSkipped(f"{spec.id} needs {need}, which failed: {why}")
+        if spec.hook is not None:
+            hooks = self.plugin().hooks
+            if spec.hook not in hooks:
+                raise CheckSkipped(f"the plugin provides no {spec.hook!r} hook "
+                                   f"(it provides: {', '.join(sorted(hooks)) or 'none'})")
+
+    # -- reporting --------------------------------------------------------------
+
+    def header_lines(self) -> list[str]:
+        lines = []
+        if self.manifest is None:
+            why = self.manifest_error.problems[0].render() if self.manifest_error else \
+                "manifest not read yet"
+            return [f"vcs-conformance: {self.handle}: {why}"]
+        m = self.manifest
+        assert self.decision is not None
+        lines.append(f"vcs-conformance: plugin {m.name} {m.version}, targets API "
+                     f"{m.api_version}: {self.decision.label()} on core {self.core_version}"
+                     + ("" if self.decision.compatible else f" ({self.decision.message})"))
+        if self.decision.compatible:
+            with contextlib.suppress(VCSError):
+                plugin = self.plugin()
+                report = self._host.sandbox_report()
+                lines.append(f"vcs-conformance: {report.summary()}")
+                env = getattr(plugin, "env", None)
+                if env is not None:
+                    info = dict(env.info)
+                    lines.append(
+                        f"vcs-conformance: env {env.kind}: python {info.get('python', '?')}, "
+                        f"installer {info.get('installer', '-')}, cache "
+                        f"{'hit' if info.get('cache_hit') else 'miss'}, stages "
+                        + ", ".join(f"{k} {v:.2f}s" for k, v in
+                                    dict(info.get("timings", {})).items()))
+            if self._load_error is not None:
+                lines.append(f"vcs-conformance: load failed: [{self._load_error.code}] "
+                             f"{self._load_error.message}")
+        return lines
+
+    def report_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"handle": self.handle, "name": self.name}
+        if self.manifest:
+            info.update(version=self.manifest.version, api_version=self.manifest.api_version)
+        if self.decision:
+            info["decision"] = {"kind": self.decision.kind, "chain": list(self.decision.chain),
+                                "rule": self.decision.rule, "message": self.decision.message}
+        if self._host is not None:
+            with contextlib.suppress(Exception):
+                info["sandbox"] = self._host.sandbox_report().to_json()
+        if self._plugin is not None and getattr(self._plugin, "env", None) is not None:
+            info["env"] = {"kind": self._plugin.env.kind, **dict(self._plugin.env.info)}
+        return info
+
+    def replay_command(self, spec: CheckSpec) -> str:
+        bundle = self.settings.repro_dir / _slug(self.name) / f"{spec.id}.json"
+        return f"vcs-conformance replay {shlex.quote(str(bundle))}"
+
+    def write_repro(self, spec: CheckSpec, exc: CheckFailed) -> Path | None:
+        """``vcs-repro/<plugin>/<check>.json``: everything needed to rerun the failing call."""
+        call = exc.details.get("call") or self.last_call
+        if call is None:
+            return None
+        folder = self.settings.repro_dir / _slug(self.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        datasets = []
+        for arg in _strings(call.get("args", [])):
+            if arg.startswith("datasets/"):
+                parts = arg.split("/")
+                src = self.workspace.root / "/".join(parts[:2])
+                dst = folder / f"{spec.id}-data" / "/".join(parts[:2])
+                if src.is_dir() and not dst.exists():
+                    shutil.copytree(src, dst)
+                    datasets.append("/".join(parts[:2]))
+        bundle = {
+            "version": 1,
+            "plugin": self.handle,
+            "plugin_name": self.name,
+            "check": spec.id,
+            "hook": call.get("hook"),
+            "args": call.get("args"),
+            "core_version": self.core_version,
+            "plugin_api": self.manifest.api_version if self.manifest else None,
+            "shim_chain": list(self.decision.chain) if self.decision else [],
+            "shim_window": self.settings.shim_window,
+            "sandbox": self.settings.sandbox,
+            "env": self.settings.env,
+            "seed": self.settings.seed,
+            "expected": exc.expected,
+            "seen": exc.seen,
+            "datasets": datasets,
+            "data_dir": f"{spec.id}-data" if datasets else None,
+            "manifest_sha256": _sha256(Path(self.manifest.path)) if self.manifest and
+            self.manifest.path and Path(self.manifest.path).is_file() else None,
+        }
+        path = folder / f"{spec.id}.json"
+        path.write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
+        if exc.replay is None:
+            exc.replay = f"vcs-conformance replay {shlex.quote(str(path))}"
+        return path
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:60] or "plugin"
+
+
+def _tail(plugin: Any) -> str:
+    with contextlib.suppress(Exception):
+        return str(plugin.log_tail())
+    return ""
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _snapshot(ws: Workspace) -> dict[str, str]:
+    """Relative path -> size:mtime of every entry outside the read-write areas."""
+    out: dict[str, str] = {}
+    root = ws.root
+    for path in root.rglob("*"):
+        rel = path.relative_to(root).as_posix()
+        if rel.split("/", 1)[0] in ("cache", "models", "outputs"):
+            continue
+        with contextlib.suppress(OSError):
+            st = path.lstat()
+            out[rel] = f"{st.st_size}:{st.st_mtime_ns}:{st.st_mode}"
+    return out
+
+
+__all__ = ["IncompatiblePlugin", "PluginRun"]

@@ -1,0 +1,235 @@
+"""The pytest plugin: ``pytest --vcs-plugin=NAME`` runs SPEC 7's catalogue.
+
+Registered through the ``pytest11`` entry point and inert unless
+``--vcs-plugin`` (or the ini key ``vcs_plugin``) is given, so installing the
+kit never disturbs another test suite.  Items are made in
+``pytest_collection_modifyitems`` (as pytest-mypy does): one per check id
+per plugin, node id ``vcs/<plugin>/<check-id>``, so ``-k synthesize`` and
+``--deselect`` work and the items run beside the repository's own tests.
+State lives in ``config.stash``; settings are shown in the report header.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ._checks._catalogue import BY_ID, CATALOGUE, CheckSpec, checks_for_suite
+from ._checks._expect import ExpectationsError, load_expectations, write_expectations
+from ._checks._outcome import CheckFailed, CheckSkipped
+from ._checks._report import Accounting, write_report
+from ._checks._settings import Settings, add_options, settings_from
+
+SETTINGS = pytest.StashKey[Settings]()
+STATE = pytest.StashKey["_State"]()
+
+
+class VCSNewCheckWarning(UserWarning):
+    """A check newer than the pinned ``--vcs-suite`` failed: a warning, not a failure."""
+
+
+class _State:
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.expectations = (load_expectations(settings.expect) if settings.expect else {})
+        self.runners: dict[str, Any] = {}
+        self.accounting = Accounting()
+
+    def runner(self, handle: str) -> Any:
+        """One runner (plugin loaded in its env and sandbox) per plugin, made lazily."""
+        if handle not in self.runners:
+            from ._checks._runner import PluginRun
+
+            factory = self.config._tmp_path_factory  # type: ignore[attr-defined]
+            self.runners[handle] = PluginRun(handle, self.settings, factory,
+                                             rootdir=Path(str(self.config.rootpath)))
+        return self.runners[handle]
+
+    def close(self) -> None:
+        for run in self.runners.values():
+            run.close()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings = settings_from(config)
+    config.stash[SETTINGS] = settings
+    config.addinivalue_line("markers", "vcs(check, area): an item of the VCS conformance kit")
+    for area in sorted({c.area for c in CATALOGUE}):
+        config.addinivalue_line("markers", f"vcs_{area}: VCS conformance checks of area {area}")
+    if not settings.active:
+        return
+    try:
+        checks_for_suite(settings.suite)
+        config.stash[STATE] = _State(config, settings)
+    except (ExpectationsError, ValueError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        state.close()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return None
+    s = state.settings
+    lines = [
+        f"vcs-conformance: core {s.core_version}, shim window {s.shim_window}, suite {s.suite}, "
+        f"profile {s.profile} ({s.examples_for(None)} examples/check), sandbox {s.sandbox}, "
+        f"env {s.env}",
+    ]
+    for handle in s.plugins:
+        try:
+            lines.extend(state.runner(handle).header_lines())
+        except Exception as exc:  # the header must never break the run
+            lines.append(f"vcs-conformance: {handle}: {exc}")
+    return lines
+
+
+class CheckItem(pytest.Item):
+    """One check id for one plugin."""
+
+    def __init__(self, *, spec: CheckSpec, handle: str, binding: bool, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.spec = spec
+        self.handle = handle
+        self.binding = binding
+        self.add_marker(pytest.mark.vcs(spec.id, spec.area))
+        self.add_marker(getattr(pytest.mark, f"vcs_{spec.area}"))
+        self.user_properties.append(("vcs_check", spec.id))
+        self.user_properties.append(("vcs_plugin", handle))
+
+    def runtest(self) -> None:
+        state: _State = self.config.stash[STATE]
+        run = state.runner(self.handle)
+        for key, value in run.properties():
+            self.user_properties.append((key, value))
+        expectation = state.expectations.get(self.spec.id)
+        if expectation is not None and not expectation.applies(run.core_version, run.name):
+            expectation = None
+        try:
+            result = run.run_check(self.spec)
+        except CheckSkipped as exc:
+            pytest.skip(str(exc))
+        except CheckFailed as exc:
+            self.user_properties.append(("vcs_outcome", "failed"))
+            bundle = run.write_repro(self.spec, exc)
+            if bundle is not None:
+                self.user_properties.append(("vcs_repro", str(bundle)))
+            if expectation is not None:
+                pytest.xfail(f"expected failure: {expectation.reason}"
+                             + (f" ({expectation.issue})" if expectation.issue else ""))
+            if not self.binding:
+                warnings.warn(VCSNewCheckWarning(
+                    f"{self.spec.id} (suite {self.spec.suite}, newer than the pinned suite "
+                    f"{state.settings.suite}) failed; it will be binding once you move to suite "
+                    f"{self.spec.suite}:\n{exc}"), stacklevel=1)
+                return
+            raise
+        self.user_properties.append(("vcs_examples", result.examples))
+        self.user_properties.append(("vcs_outcome", "passed"))
+        if expectation is not None:
+            pytest.fail(f"{self.spec.id} was expected to fail ({expectation.reason}) but passed: "
+                        f"delete its entry from {state.settings.expect}", pytrace=False)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str:
+        if isinstance(excinfo.value, CheckFailed):
+            return f"[{self.spec.id}] {self.handle}\n{excinfo.value.render()}"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[str, int | None, str]:
+        return (self.handle, None, self.name)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or state.settings.replay is not None:
+        return
+    for handle in state.settings.plugins:
+        made: list[pytest.Item | pytest.Collector] = list(_items_for(session, state, handle))
+        items.extend(item for item in made if isinstance(item, pytest.Item))
+        # Tell the terminal reporter, so "collected N items" counts them.
+        config.hook.pytest_collectreport(report=pytest.CollectReport(
+            f"vcs/{handle}", "passed", None, made))
+
+
+def _items_for(session: pytest.Session, state: _State, handle: str) -> Iterator[CheckItem]:
+    run = state.runner(handle)
+    for spec, binding in checks_for_suite(state.settings.suite):
+        if spec.shim_only and not run.shimmed:
+            continue
+        name = f"vcs/{run.name}/{spec.id}{run.node_suffix}"
+        item = CheckItem.from_parent(session, name=name, nodeid=name, spec=spec, handle=handle,
+                                     binding=binding)
+        timeout = run.item_timeout(spec)
+        if timeout:
+            item.add_marker(pytest.mark.timeout(timeout, method="thread"))
+        yield item
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    props = dict(report.user_properties)
+    if "vcs_check" not in props:
+        return
+    config = _CONFIG.get("config")
+    state = config.stash.get(STATE, None) if config is not None else None
+    if state is not None:
+        state.accounting.record(report, props)
+
+
+_CONFIG: dict[str, pytest.Config] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _CONFIG["config"] = session.config
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or not state.accounting.plugins:
+        return
+    tr = terminalreporter
+    tr.section("vcs-conformance")
+    for line in state.accounting.summary_lines(len(CATALOGUE)):
+        tr.write_line(line)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is None:
+        return
+    s = state.settings
+    if hasattr(session.config, "workerinput"):
+        return  # xdist workers: the controller accounts and reports
+    ran = state.accounting.ran()
+    if s.min_checks and ran < s.min_checks and not s.replay:
+        session.config.stash[STATE].accounting.notes.append(
+            f"only {ran} checks ran (passed or failed), fewer than --vcs-min-checks="
+            f"{s.min_checks}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if s.report is not None:
+        headers = {h: state.runners[h].report_info() for h in state.runners}
+        write_report(s.report, s, state.accounting, headers)
+    if s.update_expect and s.expect is not None:
+        failed, passed = state.accounting.failed_and_passed()
+        write_expectations(s.expect, state.expectations, failed, passed)
+
+
+__all__ = ["BY_ID", "CheckItem", "VCSNewCheckWarning"]
