@@ -154,11 +154,50 @@ class CheckItem(pytest.Item):
         return (self.handle, None, self.name)
 
 
+class ReplayItem(pytest.Item):
+    """``--vcs-replay=FILE``: the one call of a replay bundle, judged by its check's rule."""
+
+    def runtest(self) -> None:
+        from ._checks._replay import BundleError, load_bundle, replay, settings_for
+        from ._checks._runner import PluginRun
+
+        state: _State = self.config.stash[STATE]
+        path = state.settings.replay
+        assert path is not None
+        try:
+            bundle = load_bundle(path)
+        except BundleError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        settings = settings_for(bundle, state.settings)
+        run = PluginRun(str(bundle["plugin"]), settings,
+                        self.config._tmp_path_factory,  # type: ignore[attr-defined]
+                        rootdir=Path(str(self.config.rootpath)))
+        state.runners[str(bundle["plugin"])] = run
+        self.user_properties.append(("vcs_check", bundle["check"]))
+        print(replay(path, run))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str:
+        if isinstance(excinfo.value, CheckFailed):
+            return f"[replay] still failing\n{excinfo.value.render()}"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[str, int | None, str]:
+        return (self.name, None, self.name)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
     state = config.stash.get(STATE, None)
-    if state is None or state.settings.replay is not None:
+    if state is None:
+        return
+    if state.settings.replay is not None:
+        item = ReplayItem.from_parent(session, name=f"vcs/replay/{state.settings.replay.name}",
+                                      nodeid=f"vcs/replay/{state.settings.replay.name}")
+        items.append(item)
+        config.hook.pytest_collectreport(report=pytest.CollectReport(
+            "vcs/replay", "passed", None, [item]))
         return
     for handle in state.settings.plugins:
         made: list[pytest.Item | pytest.Collector] = list(_items_for(session, state, handle))
@@ -184,7 +223,7 @@ def _items_for(session: pytest.Session, state: _State, handle: str) -> Iterator[
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     props = dict(report.user_properties)
-    if "vcs_check" not in props:
+    if "vcs_check" not in props or "vcs_plugin" not in props:
         return
     config = _CONFIG.get("config")
     state = config.stash.get(STATE, None) if config is not None else None
@@ -232,4 +271,4 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         write_expectations(s.expect, state.expectations, failed, passed)
 
 
-__all__ = ["BY_ID", "CheckItem", "VCSNewCheckWarning"]
+__all__ = ["BY_ID", "CheckItem", "ReplayItem", "VCSNewCheckWarning"]

@@ -17,9 +17,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-import pytest
+from typing import Any, Protocol
 
 from .._api import CORE_FOR_API
 from ..compat import Decision, decide
@@ -38,8 +36,14 @@ from ._settings import Settings
 Outcome = tuple[str, Any]  # ("ok", result) or ("rejected", InvalidInputRejected)
 
 
+class TempDirs(Protocol):
+    """What the runner needs of pytest's ``TempPathFactory`` (replay passes its own)."""
+
+    def mktemp(self, basename: str, numbered: bool = True) -> Path: ...
+
+
 class PluginRun:
-    def __init__(self, handle: str, settings: Settings, factory: pytest.TempPathFactory,
+    def __init__(self, handle: str, settings: Settings, factory: TempDirs,
                  *, rootdir: Path) -> None:
         self.handle = handle
         self.settings = settings
