@@ -1,0 +1,441 @@
+"""The ``strict`` level: every worker in its own bubblewrap sandbox.
+
+Layout of one launch (host running as root, the CI container case)::
+
+    sh (joins the worker cgroup) -> prlimit (rlimits)
+      -> bwrap #1 as root: builds the filesystem view (it can read paths
+         under 0700 directories such as a pyenv in /root)
+        -> setpriv --reuid 65534: drops to an unprivileged uid, so the
+           kernel enforces RLIMIT_NPROC (it exempts root, and a sandbox
+           user mapped onto host root *is* root to it)
+          -> bwrap #2 as 65534: new user (nested ones disabled), PID, IPC,
+             UTS, cgroup and network namespaces, --new-session,
+             --die-with-parent, no capabilities, fresh /proc
+            -> python -I worker
+
+A host that is not root runs one bwrap with all of it.  Paths are bound at
+their host locations, so nothing translates paths.  Everything is decided
+before ``exec``: ``.pth`` files in the plugin env run inside the walls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .._seams import Protection, SandboxReport, WorkerProcess, WorkerSpec
+from ..errors import SandboxUnavailable
+from . import _procs
+from ._cgroups import WorkerCgroup
+from ._limits import processes_of_uid, rlimits, tmpfs_bytes
+
+#: The uid/gid a root host drops to before the sandbox is made.
+NOBODY = 65534
+
+#: Read-only OS files a Python worker needs from ``/etc`` (not all of it:
+#: no shadow, no keys, no host config).
+_ETC_FILES = (
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf",
+    "host.conf", "gai.conf", "protocols", "services", "mime.types",
+    "ssl/certs", "ca-certificates", "ca-certificates.conf", "alternatives",
+    "fonts", "os-release", "debian_version",
+)
+#: Only with ``permissions.network``: name resolution of the host network.
+_ETC_NETWORK = ("resolv.conf", "hosts")
+#: Top-level OS directories, bound read-only (or mirrored when a symlink).
+_OS_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+#: Read-write areas of a workspace (SPEC 4).
+RW_AREAS = ("cache", "models", "outputs")
+
+
+@dataclass(frozen=True)
+class StrictSetup:
+    """What the probe found on this machine for ``strict``."""
+
+    bwrap: str
+    prlimit: str
+    setpriv: str | None  # set: root host, drop to NOBODY before the sandbox
+    cgroup: str | None  # "v1" / "v2" / None
+    shell: str = "/bin/sh"
+
+
+class _Mounts:
+    """Builds bwrap mount options so parents come before children.
+
+    bwrap creates a missing mount point's ancestors with the mode of the
+    host directory; a 0700 ``/root`` would then be untraversable for the
+    sandbox user, so every ancestor is created explicitly (0755, empty).
+    """
+
+    def __init__(self) -> None:
+        self.args: list[str] = []
+        self._dirs: set[str] = {"/"}
+        self._bound: list[str] = []
+
+    def _under_bound(self, path: str) -> bool:
+        return any(path == b or path.startswith(b.rstrip("/") + "/") for b in self._bound)
+
+    def _ancestors(self, path: str) -> None:
+        parts = Path(path).parts[1:-1]
+        current = ""
+        for part in parts:
+            current += "/" + part
+            if current in self._dirs or self._under_bound(current):
+                continue
+            self.args += ["--dir", current]
+            self._dirs.add(current)
+
+    def tmpfs(self, path: str, size: int) -> None:
+        self._ancestors(path)
+        self.args += ["--perms", "1777", "--size", str(size), "--tmpfs", path]
+        self._dirs.add(path)
+
+    def bind(self, path: str, *, writable: bool) -> None:
+        if not os.path.lexists(path):
+            return
+        if os.path.islink(path) and path in _OS_DIRS:
+            self.args += ["--symlink", os.readlink(path), path]
+            return
+        self._ancestors(path)
+        self.args += ["--bind" if writable else "--ro-bind", path, path]
+        self._bound.append(path)
+
+
+def _readonly_sources(spec: WorkerSpec) -> list[str]:
+    env = spec.plugin_env
+    paths = [Path(p) for p in env.readonly_paths] + [Path(p) for p in env.sys_path]
+    real_python = Path(os.path.realpath(env.python))
+    if real_python.parent.name == "bin":
+        paths.append(real_python.parent.parent)  # the interpreter's real prefix
+    paths.append(Path(os.path.abspath(env.python)).parent.parent)  # venv (or prefix)
+    if spec.worker_script is not None:
+        paths.append(Path(spec.worker_script))
+    out: list[str] = []
+    for p in paths:
+        text = os.path.normpath(os.path.abspath(p))
+        if text not in out and text != "/" and not text.startswith(("/usr/", "/proc", "/dev")):
+            out.append(text)
+    return out
+
+
+def filesystem_args(spec: WorkerSpec) -> list[str]:
+    """The whole filesystem view of a worker, as bwrap options (bound in place)."""
+    m = _Mounts()
+    for top in _OS_DIRS:
+        m.bind(top, writable=False)
+    etc = list(_ETC_FILES) + (list(_ETC_NETWORK) if spec.network else [])
+    for name in etc:
+        m.bind(f"/etc/{name}", writable=False)
+    m.tmpfs("/tmp", tmpfs_bytes(spec.limits))
+    binds: list[tuple[str, bool]] = [(p, False) for p in _readonly_sources(spec)]
+    if spec.workspace is not None:
+        ws = os.path.normpath(os.path.abspath(spec.workspace))
+        binds.append((ws, False))
+        binds += [(f"{ws}/{area}", True) for area in RW_AREAS if os.path.isdir(f"{ws}/{area}")]
+    binds.append((os.path.normpath(os.path.abspath(spec.temp_dir)), True))
+    # Parents first, so a read-write area is bound on top of its read-only workspace.
+    for path, writable in sorted(binds, key=lambda b: (b[0].count("/"), b[0])):
+        m.bind(path, writable=writable)
+    return m.args
+
+
+def _namespace_args(spec: WorkerSpec, info_fd: int) -> list[str]:
+    args = [
+        "--unshare-user", "--disable-userns", "--unshare-pid", "--unshare-ipc",
+        "--unshare-uts", "--unshare-cgroup", "--hostname", "vcs-sandbox",
+        "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+        "--info-fd", str(info_fd),
+    ]
+    if not spec.network:
+        args.append("--unshare-net")
+    return args
+
+
+def _inner_fs_args(spec: WorkerSpec) -> list[str]:
+    shm = min(tmpfs_bytes(spec.limits), 64 * 1024 * 1024)
+    return ["--proc", "/proc", "--dev", "/dev",
+            "--perms", "1777", "--size", str(shm), "--tmpfs", "/dev/shm"]
+
+
+def build_argv(spec: WorkerSpec, setup: StrictSetup, info_fd: int,
+               cgroup: WorkerCgroup | None) -> list[str]:
+    """The full command line for one sandboxed worker (see the module docstring)."""
+    cwd = str(spec.workspace or spec.temp_dir)
+    uid = NOBODY if setup.setpriv else os.getuid()
+    limits = rlimits(spec.limits, nproc_base=processes_of_uid(uid),
+                     use_address_space=cgroup is None)
+    argv: list[str] = []
+    if cgroup is not None:
+        join = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 126; shift; done; shift; exec "$@"'
+        argv += [setup.shell, "-c", join, "vcs-sandbox-join",
+                 *map(str, cgroup.procs_files()), "--"]
+    argv += [setup.prlimit, *(f"--{k}={s}:{h}" for k, (s, h) in limits.items()), "--"]
+    inner = [setup.bwrap, *_namespace_args(spec, info_fd)]
+    if setup.setpriv:
+        outer = [setup.bwrap, "--die-with-parent", *filesystem_args(spec),
+                 "--bind", "/proc", "/proc", "--dev", "/dev", "--remount-ro", "/",
+                 "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+                 "--", setup.setpriv, "--reuid", str(NOBODY), "--regid", str(NOBODY),
+                 "--clear-groups", "--inh-caps=-all", "--no-new-privs", "--"]
+        inner += ["--bind", "/", "/", *_inner_fs_args(spec)]
+        argv += outer
+    else:
+        inner += [*filesystem_args(spec), *_inner_fs_args(spec), "--remount-ro", "/"]
+    argv += [*inner, "--chdir", cwd, "--", *spec.argv]
+    return argv
+
+
+def _add_mode(path: str, bits: int) -> None:
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        return
+    if st.st_mode & bits != bits:
+        os.chmod(path, stat.S_IMODE(st.st_mode) | bits)
+
+
+def _walk(root: str) -> Iterable[tuple[str, bool]]:
+    """(path, is_dir) of ``root`` and everything below, never following symlinks."""
+    yield root, True
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            yield os.path.join(dirpath, name), True
+        for name in filenames:
+            yield os.path.join(dirpath, name), False
+
+
+def grant_access(spec: WorkerSpec) -> None:
+    """Give the unprivileged sandbox uid what it needs, and nothing else.
+
+    Only when the host is root (it drops to ``NOBODY``): the read-write
+    areas and the temp dir become the sandbox uid's, the workspace root and
+    ``datasets/`` become readable by others.  Symlinks are never followed
+    (a plugin may have planted one pointing at ``/etc/shadow``).
+    """
+    os.chown(spec.temp_dir, NOBODY, NOBODY)
+    os.chmod(spec.temp_dir, 0o700)
+    if spec.workspace is None:
+        return
+    ws = str(spec.workspace)
+    _add_mode(ws, 0o005)
+    datasets = os.path.join(ws, "datasets")
+    if os.path.isdir(datasets) and not os.path.islink(datasets):
+        for path, is_dir in _walk(datasets):
+            _add_mode(path, 0o005 if is_dir else 0o004)
+    for area in RW_AREAS:
+        top = os.path.join(ws, area)
+        if not os.path.isdir(top) or os.path.islink(top):
+            continue
+        for path, _ in _walk(top):
+            st = os.lstat(path)
+            if st.st_uid != NOBODY or st.st_gid != NOBODY:
+                os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+
+
+class SandboxedWorker:
+    """A worker inside bubblewrap; owns its cgroup and temp dir."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], *, init_pid: int | None,
+                 cgroup: WorkerCgroup | None, temp_dir: Path) -> None:
+        self._proc = proc
+        self._init = init_pid
+        self._cgroup = cgroup
+        self._temp_dir = temp_dir
+        self._depth = len(_procs.nspids(os.getpid())) or 1
+        self._closed = False
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def init_pid(self) -> int | None:
+        """Host pid of the sandbox's PID-namespace init (bwrap's reaper)."""
+        return self._init
+
+    def poll(self) -> int | None:
+        code = self._proc.poll()
+        return None if code is None else _procs.returncode_of_bwrap(code)
+
+    def wait(self, timeout: float | None = None) -> int:
+        return _procs.returncode_of_bwrap(self._proc.wait(timeout))
+
+    def _sandbox_pids(self) -> list[int]:
+        """(host pid, pid inside) of every process in the worker's PID namespace."""
+        if self._cgroup is not None:
+            candidates = self._cgroup.members()
+        elif self._init is not None:
+            candidates = _procs.descendants(self._init)
+        else:
+            return []
+        found: list[int] = []
+        for pid in candidates:
+            chain = _procs.nspids(pid)
+            if len(chain) > self._depth and chain[self._depth] not in (1, 2):
+                found.append(pid)
+        return sorted(found)
+
+    def leftovers(self) -> list[int]:
+        # Inside the namespace, 1 is bwrap's reaper and 2 the worker itself.
+        return [pid for pid in self._sandbox_pids() if _procs.alive(pid)]
+
+    def limit_hit(self) -> str | None:
+        if self._cgroup is not None and self._cgroup.oom_killed():
+            return "memory"
+        code = self.poll()
+        if code == -24:  # SIGXCPU: RLIMIT_CPU's soft limit
+            return "cpu"
+        if code == -9 and self._cgroup is not None and self._cgroup.memory_failures() > 0:
+            return "memory"
+        return None
+
+    def kill(self) -> None:
+        if self._init is not None:
+            _procs.kill_all([self._init])  # the PID namespace dies with its init
+        if self._cgroup is not None:
+            self._cgroup.kill()
+        with contextlib.suppress(ProcessLookupError):
+            self._proc.kill()
+        try:
+            self._proc.wait(5)
+        except subprocess.TimeoutExpired:
+            _procs.kill_tree(self._proc.pid, include_root=True)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(5)
+
+    def close(self) -> None:
+        self.kill()
+        if self._closed:
+            return
+        self._closed = True
+        if self._cgroup is not None:
+            self._cgroup.remove()
+        shutil.rmtree(self._temp_dir, ignore_errors=True)
+
+
+def _tail(path: Path, limit: int = 2000) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - limit))
+            return handle.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+class StrictLauncher:
+    """Starts workers in bubblewrap sandboxes (``strict``)."""
+
+    level = "strict"
+
+    def __init__(self, setup: StrictSetup, report: SandboxReport) -> None:
+        self.setup = setup
+        self._report = report
+
+    def report(self) -> SandboxReport:
+        return self._report
+
+    def start(self, spec: WorkerSpec) -> WorkerProcess:
+        cgroup: WorkerCgroup | None = None
+        if self.setup.cgroup is not None:
+            cgroup = WorkerCgroup.create(
+                self.setup.cgroup, memory_bytes=spec.limits.memory_mb * 1024 * 1024,
+                max_pids=spec.limits.max_processes + 4)  # + the launch chain
+        try:
+            return self._start(spec, cgroup)
+        except BaseException:
+            if cgroup is not None:
+                cgroup.remove()
+            raise
+
+    def _start(self, spec: WorkerSpec, cgroup: WorkerCgroup | None) -> SandboxedWorker:
+        if self.setup.setpriv:
+            grant_access(spec)
+        env = dict(spec.env)
+        if cgroup is None:
+            env.setdefault("MALLOC_ARENA_MAX", "2")  # RLIMIT_AS counts thread arenas
+        info_r, info_w = os.pipe()
+        try:
+            argv = build_argv(spec, self.setup, info_w, cgroup)
+
+            def spawn() -> subprocess.Popen[bytes]:
+                with open(spec.stdout_path, "ab") as out, open(spec.stderr_path, "ab") as err:
+                    return subprocess.Popen(
+                        argv, env=env, pass_fds=(*spec.pass_fds, info_w), close_fds=True,
+                        stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                        start_new_session=True, cwd="/")
+
+            proc = _procs.on_spawner_thread(spawn)
+        finally:
+            os.close(info_w)
+        try:
+            with os.fdopen(info_r, "rb") as info:
+                raw = info.read(65536)
+        except OSError:
+            raw = b""
+        try:
+            init_pid: int | None = int(json.loads(raw)["child-pid"])
+        except (ValueError, KeyError, TypeError):
+            init_pid = None
+        worker = SandboxedWorker(proc, init_pid=init_pid, cgroup=cgroup,
+                                 temp_dir=Path(spec.temp_dir))
+        if init_pid is None:
+            code = worker.wait(10)
+            worker.close()
+            raise SandboxUnavailable(
+                f"bubblewrap could not start the worker (exit {code}): "
+                + (_tail(spec.stderr_path) or "no message"),
+                hint="run `vcs-conformance` with --sandbox basic to see whether the "
+                     "plugin starts outside the sandbox; report the message above")
+        return worker
+
+
+def protections_from_probe(found: dict[str, object], setup: StrictSetup) -> list[Protection]:
+    """Turn the measured facts of the probe worker into report lines."""
+    out: list[Protection] = []
+
+    def add(name: str, ok: object, on: str, off: str) -> None:
+        out.append(Protection(name, bool(ok), on if ok else off))
+
+    add("user-namespace", found.get("userns"), "own user namespace, nested ones disabled",
+        "no user namespace")
+    add("unprivileged-uid", found.get("uid") not in (None, 0),
+        f"worker runs as uid {found.get('uid')} (host uid "
+        f"{NOBODY if setup.setpriv else os.getuid()})", "worker runs as root")
+    add("pid-namespace", found.get("pid") == 2, "own PID namespace, worker is pid 2",
+        f"worker pid {found.get('pid')}: no PID namespace")
+    add("network-namespace", found.get("interfaces") == ["lo"],
+        "no network: only a private loopback", f"interfaces {found.get('interfaces')}")
+    add("mount-namespace", found.get("home_hidden"),
+        "only the OS, the plugin env, the workspace and a private /tmp are visible",
+        "host files are visible")
+    add("ipc-uts-cgroup-namespaces", found.get("hostname") == "vcs-sandbox",
+        "own IPC, UTS and cgroup namespaces", "shared with the host")
+    add("no-new-privileges", found.get("no_new_privs"), "NoNewPrivs=1", "NoNewPrivs=0")
+    add("capabilities-dropped", found.get("cap_eff") == 0, "no capabilities",
+        f"effective capabilities {found.get('cap_eff')}")
+    add("new-session", found.get("own_session"), "own session: no TIOCSTI into the host tty",
+        "shares the host session")
+    add("scrubbed-environment", found.get("env_clean"),
+        "only the variables the host sets, also in /proc/1/environ", "host variables leak")
+    add("process-limit", found.get("fork_limited"),
+        f"forks stop at the limit ({found.get('fork_detail')})",
+        f"fork limit not enforced ({found.get('fork_detail')})")
+    add("memory-limit", found.get("memory_limited"), str(found.get("memory_detail")),
+        f"memory limit not enforced ({found.get('memory_detail')})")
+    add("cpu-limit", found.get("cpu_rlimit"), "RLIMIT_CPU", "RLIMIT_CPU not set")
+    add("file-size-limit", found.get("fsize_rlimit"), "RLIMIT_FSIZE", "RLIMIT_FSIZE not set")
+    add("open-files-limit", found.get("nofile_rlimit"), "RLIMIT_NOFILE", "RLIMIT_NOFILE not set")
+    add("private-tmp", found.get("tmp_private") and found.get("shm_private"),
+        "sized tmpfs /tmp and /dev/shm",
+        "host /tmp visible")
+    add("cgroup", setup.cgroup is not None, f"cgroup {setup.cgroup} per worker (memory, pids)",
+        "no cgroup: rlimits only, leftovers tracked by PID namespace")
+    add("die-with-parent", True, "bwrap --die-with-parent from a long-lived thread", "")
+    return out
