@@ -43,6 +43,15 @@ class TempDirs(Protocol):
 
 
 class PluginRun:
+    """One plugin under test.
+
+    ``shim_steps`` replaces shim steps of the host (``{("1.1", "1.2"): step}``):
+    the kit's own tests inject a deliberately broken shim through it to prove
+    that ``shim-equivalence`` catches one.
+    """
+
+    shim_steps: dict[tuple[str, str], Any] | None = None
+
     def __init__(self, handle: str, settings: Settings, factory: TempDirs,
                  *, rootdir: Path) -> None:
         self.handle = handle
@@ -129,7 +138,7 @@ class PluginRun:
                                            install_system_deps=self.settings.install_system_deps)
         return PluginHost(core_version=core_version, workspace=self.workspace.root,
                           shim_window=self.settings.shim_window, launcher=launcher,
-                          env_provider=provider)
+                          env_provider=provider, shim_steps=self.shim_steps)
 
     def plugin(self) -> Any:
         """The loaded plugin on the core under test, or the error that stopped it."""
@@ -261,13 +270,7 @@ class PluginRun:
                 lines.append(f"vcs-conformance: {report.summary()}")
                 env = getattr(plugin, "env", None)
                 if env is not None:
-                    info = dict(env.info)
-                    lines.append(
-                        f"vcs-conformance: env {env.kind}: python {info.get('python', '?')}, "
-                        f"installer {info.get('installer', '-')}, cache "
-                        f"{'hit' if info.get('cache_hit') else 'miss'}, stages "
-                        + ", ".join(f"{k} {v:.2f}s" for k, v in
-                                    dict(info.get("timings", {})).items()))
+                    lines.append(f"vcs-conformance: {_env_summary(env)}")
             if self._load_error is not None:
                 lines.append(f"vcs-conformance: load failed: [{self._load_error.code}] "
                              f"{self._load_error.message}")
@@ -334,6 +337,18 @@ class PluginRun:
         if exc.replay is None:
             exc.replay = f"vcs-conformance replay {shlex.quote(str(path))}"
         return path
+
+
+def _env_summary(env: Any) -> str:
+    """One header line: which interpreter, which installer, cache hit, stage timings."""
+    info = dict(env.info)
+    python = info.get("python") or str(env.python)
+    if env.kind != "isolated":
+        return f"env {env.kind}: {python} (the plugin runs on this interpreter's packages)"
+    timings = dict(info.get("timings") or {})
+    stages = ", ".join(f"{k} {float(v):.2f}s" for k, v in timings.items()) or "none"
+    return (f"env isolated: python {python}, installer {info.get('installer', '?')}, cache "
+            f"{'hit' if info.get('cache_hit') else 'miss'}, stages {stages}")
 
 
 def _slug(text: str) -> str:
