@@ -25,16 +25,17 @@ from ._outcome import CheckFailed, CheckResult, CheckSkipped
 _counter = [0]
 
 
-def upgrade_voice_config(config: dict[str, Any], plugin_api: str) -> dict[str, Any]:
-    """A voice_config of ``plugin_api`` as the current core (1.2) would send it."""
+def upgrade_voice_config(config: dict[str, Any], plugin_api: str,
+                         core_api: str) -> dict[str, Any]:
+    """A voice_config of ``plugin_api`` as a core of ``core_api`` would send it."""
     out = dict(config)
-    if parse_api(plugin_api) < (1, 2) and "speed" in out:
+    if parse_api(plugin_api) < (1, 2) <= parse_api(core_api) and "speed" in out:
         out["rate"] = out.pop("speed")
     return out
 
 
 def downgrade_dataset(dataset: dict[str, Any], plugin_api: str) -> dict[str, Any]:
-    """A 1.2 Dataset as a core of ``plugin_api`` would send it (no ``duration_s``)."""
+    """A 1.2 Dataset as a core of API ``plugin_api`` would send it (no ``duration_s``)."""
     if parse_api(plugin_api) >= (1, 2):
         return dataset
     items = [{k: v for k, v in item.items() if k != "duration_s"} for item in dataset["items"]]
@@ -55,6 +56,7 @@ def shim_equivalence(run: Any, spec: Any, result: CheckResult) -> None:
         raise CheckSkipped("no shim chain serves this plugin on this core")
     m = run.manifest
     api = m.api_version
+    core_api = "{}.{}".format(*parse_api(run.core_version))
     native = run.native_plugin()
     shimmed = run.plugin()
     hooks = set(shimmed.hooks)
@@ -83,7 +85,7 @@ def shim_equivalence(run: Any, spec: Any, result: CheckResult) -> None:
         if kind in ("synthesize", "synthesize-invalid"):
             text, config = (case[1], case[2]) if kind == "synthesize" else case[1].args
             v1, r1 = run.call("synthesize", text, config, plugin=native)
-            v2, r2 = run.call("synthesize", text, upgrade_voice_config(config, api),
+            v2, r2 = run.call("synthesize", text, upgrade_voice_config(config, api, core_api),
                               plugin=shimmed)
             if v1 != v2:
                 raise differ("verdict", [text, config], v1, v2)
@@ -95,7 +97,7 @@ def shim_equivalence(run: Any, spec: Any, result: CheckResult) -> None:
         else:
             _counter[0] += 1
             rel = write_dataset(run.workspace, f"shim{_counter[0]:05d}", case[1])
-            core_ds = expected_dataset(run.workspace, rel)
+            core_ds = downgrade_dataset(expected_dataset(run.workspace, rel), core_api)
             ev1: list[Any] = []
             ev2: list[Any] = []
             v1, _ = run.call("train", downgrade_dataset(core_ds, api), plugin=native,
