@@ -31,12 +31,27 @@ def built_wheel(run: Any) -> Path:
     if handle.suffix == ".whl" and handle.is_file():
         wheel = handle
     elif handle.is_dir() or handle.name.endswith((".tar.gz", ".zip")):
-        wheel = _build(handle, run.factory.mktemp("vcs-wheel", numbered=True))
+        wheel = _cached_build(run, handle)
     else:
         raise CheckSkipped(f"{run.handle!r} is an installed distribution, not a project, sdist "
                            "or wheel: there is no built wheel to inspect")
     _CACHE[key] = wheel
     return wheel
+
+
+def _cached_build(run: Any, handle: Path) -> Path:
+    """The env cache's wheel (built once per source state), else a fresh build."""
+    from ..envs import IsolatedEnvProvider
+    from ..errors import EnvBuildError
+
+    try:
+        provider = IsolatedEnvProvider(offline=run.settings.offline,
+                                       find_links=run.settings.find_links)
+        return provider.wheel_for(handle)
+    except EnvBuildError as exc:
+        if exc.details.get("stage") == "build" or "build" in exc.message:
+            raise CheckFailed(f"a wheel built from {handle}", exc.message) from None
+        return _build(handle, run.factory.mktemp("vcs-wheel", numbered=True))
 
 
 def _build(source: Path, out: Path) -> Path:
