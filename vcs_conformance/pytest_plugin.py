@@ -101,7 +101,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 class CheckItem(pytest.Item):
     """One check id for one plugin."""
 
-    def __init__(self, *, spec: CheckSpec, handle: str, binding: bool, **kw: Any) -> None:
+    def __init__(self, *, spec: CheckSpec, handle: str, binding: bool, plugin_name: str,
+                 **kw: Any) -> None:
         super().__init__(**kw)
         self.spec = spec
         self.handle = handle
@@ -109,7 +110,8 @@ class CheckItem(pytest.Item):
         self.add_marker(pytest.mark.vcs(spec.id, spec.area))
         self.add_marker(getattr(pytest.mark, f"vcs_{spec.area}"))
         self.user_properties.append(("vcs_check", spec.id))
-        self.user_properties.append(("vcs_plugin", handle))
+        self.user_properties.append(("vcs_plugin", plugin_name))
+        self.user_properties.append(("vcs_handle", handle))
 
     def runtest(self) -> None:
         state: _State = self.config.stash[STATE]
@@ -214,7 +216,7 @@ def _items_for(session: pytest.Session, state: _State, handle: str) -> Iterator[
             continue
         name = f"vcs/{run.name}/{spec.id}{run.node_suffix}"
         item = CheckItem.from_parent(session, name=name, nodeid=name, spec=spec, handle=handle,
-                                     binding=binding)
+                                     binding=binding, plugin_name=run.name)
         timeout = run.item_timeout(spec)
         if timeout:
             item.add_marker(pytest.mark.timeout(timeout, method="thread"))
@@ -264,7 +266,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             f"{s.min_checks}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if s.report is not None:
-        headers = {h: state.runners[h].report_info() for h in state.runners}
+        headers = {run.name: run.report_info() for run in state.runners.values()}
         write_report(s.report, s, state.accounting, headers)
     if s.update_expect and s.expect is not None:
         failed, passed = state.accounting.failed_and_passed()
