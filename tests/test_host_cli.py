@@ -14,7 +14,7 @@ from vcs_conformance.workspace import DatasetRow, create_workspace, expected_dat
 
 
 def _run(capsys: Any, *argv: str) -> tuple[int, Any, str]:
-    code = main(["run", *argv])
+    code = main(["run", "--env", "current", *argv])
     out, err = capsys.readouterr()
     return code, (json.loads(out) if code == 0 else out), err
 

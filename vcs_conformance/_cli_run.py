@@ -64,6 +64,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--workspace", type=Path, metavar="DIR",
                      help="project workspace (created if missing; default: a temporary one, "
                      "removed afterwards)")
+    run.add_argument("--sandbox", choices=("auto", "strict", "basic", "off"), default="auto",
+                     help="sandbox level of the worker (default auto: the strongest available)")
+    run.add_argument("--env", choices=("isolated", "current"), default="isolated",
+                     help="isolated: the plugin's cached virtualenv with exactly its locked "
+                     "dependencies (default); current: this interpreter")
     run.set_defaults(func=run_command)
 
 
@@ -162,8 +167,17 @@ def run_command(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             # IncompatiblePlugin says the same, as an error with its code.
             warnings.simplefilter("ignore", VCSCompatibilityWarning)
+            from .sandbox import make_launcher
+
+            provider = None
+            if args.env == "isolated":
+                from .envs import IsolatedEnvProvider
+
+                provider = IsolatedEnvProvider()
             with PluginHost(core_version=args.core_version, workspace=workspace,
-                            shim_window=args.shim_window) as host:
+                            shim_window=args.shim_window,
+                            launcher=make_launcher(args.sandbox),
+                            env_provider=provider) as host:
                 plugin = host.load(args.plugin)
                 result = _call(plugin, host, args)
         json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
