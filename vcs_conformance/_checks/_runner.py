@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shlex
 import shutil
 import time
@@ -376,17 +377,35 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+_RW_AREAS = frozenset({"cache", "models", "outputs"})
+
+
 def _snapshot(ws: Workspace) -> dict[str, str]:
-    """Relative path -> size:mtime of every entry outside the read-write areas."""
+    """Relative path -> size:mtime:mode of every entry outside the read-write areas.
+
+    Walks with ``os.scandir`` and never descends into ``cache/``, ``models/``
+    or ``outputs/``, which grow with every call: the walk costs what the
+    read-only part of the workspace holds, not what the plugin wrote.
+    """
     out: dict[str, str] = {}
-    root = ws.root
-    for path in root.rglob("*"):
-        rel = path.relative_to(root).as_posix()
-        if rel.split("/", 1)[0] in ("cache", "models", "outputs"):
+    stack = [("", str(ws.root))]
+    while stack:
+        prefix, directory = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
             continue
-        with contextlib.suppress(OSError):
-            st = path.lstat()
+        for entry in entries:
+            rel = prefix + entry.name
+            if not prefix and entry.name in _RW_AREAS:
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
             out[rel] = f"{st.st_size}:{st.st_mtime_ns}:{st.st_mode}"
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((rel + "/", entry.path))
     return out
 
 
