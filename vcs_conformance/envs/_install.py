@@ -13,6 +13,7 @@ failure becomes an :class:`EnvBuildError` that quotes the tool's own words.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -143,11 +144,9 @@ def find_tools(installer: str = "auto") -> Tools:
         if installer == "uv":
             raise EnvBuildError("installer 'uv' was asked for but uv is not installed",
                                 hint="pip install uv", details={"stage": "installer"})
-    try:
-        import pip  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("pip") is None:
         raise EnvBuildError("neither uv nor pip is available to build plugin environments",
-                            hint="pip install uv", details={"stage": "installer"}) from None
+                            hint="pip install uv", details={"stage": "installer"})
     return Tools("pip")
 
 
