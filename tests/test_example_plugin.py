@@ -31,3 +31,36 @@ def test_example_manifest_is_valid() -> None:
     assert manifest.api_version == "1.2"
     assert manifest.voices and manifest.sample_rates and manifest.config_schema
     assert [d.name for d in manifest.system_dependencies] == ["espeak-ng"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                    reason="espeak-ng is not installed (apt-get install espeak-ng)")
+def test_example_plugin_passes_the_whole_catalogue(pytester: pytest.Pytester,
+                                                   tmp_path: Path) -> None:
+    """The kit's main job, as the README's first command runs it: isolated env, strict."""
+    report = tmp_path / "report.json"
+    result = pytester.runpytest(f"--vcs-plugin={EXAMPLE}", "--vcs-sandbox=strict",
+                                "--vcs-env=isolated", f"--vcs-report={report}", "-v")
+    result.assert_outcomes(passed=18)
+    result.stdout.fnmatch_lines([
+        "*plugin vcs-example-espeak 0.1.0, targets API 1.2: native on core 1.2.0*",
+        "*sandbox strict: *unprivileged-uid*network-namespace*",
+        "*env isolated: *installer uv*",
+    ])
+    import json
+
+    plugin = json.loads(report.read_text())["plugins"][0]
+    assert plugin["counts"] == {"passed": 18}
+    assert plugin["examples"]["synthesize"] >= 25
+    assert plugin["info"]["env"]["kind"] == "isolated"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("core", ["1.0.0", "1.1.0"])
+def test_example_plugin_is_skipped_on_older_cores(pytester: pytest.Pytester,
+                                                  core: str) -> None:
+    result = pytester.runpytest(f"--vcs-plugin={EXAMPLE}", f"--vcs-core-version={core}",
+                                "-W", "default")
+    result.assert_outcomes(passed=4, skipped=14)
+    result.stdout.fnmatch_lines([f"*incompatible with core {core} (needs-newer-core)*"])
