@@ -1,12 +1,26 @@
-"""nox sessions of the kit: ``tests``, ``lint`` (and the conformance matrix later).
+"""nox sessions of the kit: ``tests``, ``lint``, the ``conformance`` matrix and the ``gate``.
 
 uv is nox's venv backend when it is installed (venvs in ~30 ms instead of
 seconds); virtualenv otherwise, so the file works on any machine.
+
+``conformance`` is parametrized over the cells of the kit's matrix list
+(``tests/fixtures/matrix/conformance.toml``: every plugin on cores 1.0, 1.1
+and 1.2, plus the window-2 cell), one session per cell, each asserting its
+cell's expected outcome from the list's expect table.  ``gate`` runs a plugin
+list on every core and fails when a cell is worse than the committed
+baseline.  Both call the kit's matrix runner, which runs cells as parallel
+pytest subprocesses; plugin envs come from the kit's shared env cache
+(``VCS_CONFORMANCE_CACHE_DIR``, passed through), so a warm matrix rebuilds
+nothing.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import tomllib
+from pathlib import Path
+from typing import Any
 
 import nox
 
@@ -30,3 +44,98 @@ def lint(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("ruff", "check", *LINTED)
     session.run("mypy", "--strict", "vcs_conformance")
+
+
+# -- the compatibility matrix ----------------------------------------------------------------
+
+MATRIX_LIST = Path("tests/fixtures/matrix/conformance.toml")
+#: The gate's plugin list and baseline; a core team points these at its own files.
+GATE_LIST = os.environ.get("VCS_GATE_LIST", "tests/fixtures/matrix/gate.toml")
+GATE_BASELINE = os.environ.get("VCS_GATE_BASELINE", "tests/fixtures/matrix/gate-baseline.json")
+MATRIX_CLI = ("python", "-m", "vcs_conformance._cli_matrix")
+
+
+def _matrix_cells() -> list[Any]:
+    """One ``nox.param(core, plugin, window)`` per cell of the list, id ``plugin@core[+wN]``.
+
+    Read with the standard library: nox's own interpreter need not have the kit.
+    ``vcs-conformance matrix`` validates the list properly when a session runs.
+    """
+    data = tomllib.loads(MATRIX_LIST.read_text(encoding="utf-8"))
+    cores = data.get("cores", ["1.0", "1.1", "1.2"])
+    base = data.get("shim_window", 1)
+    params = []
+    for plugin in data.get("plugin", []):
+        pid = plugin["id"]
+        params += [nox.param(core, pid, base, id=f"{pid}@{core}") for core in cores]
+        for extra in plugin.get("extra", []):
+            core, _, window = extra.partition("+w")
+            params.append(nox.param(core, pid, int(window), id=f"{pid}@{extra}"))
+    return params
+
+
+def _cell_key(core: str, plugin: str, window: int, base: int) -> str:
+    return f"{plugin}@{core}" + (f"+w{window}" if window != base else "")
+
+
+#: Cell key -> results file, for the cells already measured in this nox invocation.
+_MEASURED: dict[str, Path] = {}
+
+
+def _queued_cells(session: nox.Session) -> list[str]:
+    """Cells of the ``conformance`` sessions nox has queued after this one.
+
+    Why peek: nox runs sessions one after another, but the matrix is only fast
+    when its cells run side by side.  So the first ``conformance`` session
+    measures every queued cell in one parallel batch and the later sessions
+    just assert their cell.  This reads nox's session queue, which is not
+    public API: when it is not there, each session measures its own cell.
+    """
+    base = tomllib.loads(MATRIX_LIST.read_text(encoding="utf-8")).get("shim_window", 1)
+    try:
+        queue = list(session._runner.manifest._queue)
+        keys = []
+        for runner in queue:
+            spec = getattr(runner.func, "call_spec", {}) or {}
+            if runner.name == "conformance" and {"core", "plugin", "window"} <= set(spec):
+                keys.append(_cell_key(spec["core"], spec["plugin"], spec["window"], base))
+        return keys
+    except AttributeError:
+        return []
+
+
+@nox.session(reuse_venv=True)
+@nox.parametrize(("core", "plugin", "window"), _matrix_cells())
+def conformance(session: nox.Session, core: str, plugin: str, window: int) -> None:
+    """One cell of the kit's matrix, asserted against the list's expect table.
+
+    ``nox -s conformance`` runs them all (measured in one parallel batch);
+    ``nox -s "conformance(api-1-0@1.2+w2)"`` one.  Extra arguments after ``--``
+    go to the matrix runner, e.g. ``-- --pytest-arg=--vcs-sandbox=basic``.
+    """
+    base = tomllib.loads(MATRIX_LIST.read_text(encoding="utf-8")).get("shim_window", 1)
+    key = _cell_key(core, plugin, window, base)
+    session.install("-e", ".")  # the kit, once per session venv (reused afterwards)
+    if key not in _MEASURED:
+        batch = [key] + [k for k in _queued_cells(session) if k not in _MEASURED and k != key]
+        out = Path(".nox", "_conformance", key.replace("@", "_").replace("+", "_"))
+        session.log(f"measuring {len(batch)} cell(s) in parallel: {', '.join(batch)}")
+        session.run(*MATRIX_CLI, "matrix", "run", str(MATRIX_LIST), "--out", str(out),
+                    *(f"--cell={k}" for k in batch), *session.posargs)
+        _MEASURED.update(dict.fromkeys(batch, out / "compat-matrix.json"))
+    session.run(*MATRIX_CLI, "matrix", "expect", str(MATRIX_LIST),
+                "--results", str(_MEASURED[key]), f"--cell={key}")
+
+
+@nox.session(reuse_venv=True)
+def gate(session: nox.Session) -> None:
+    """The core team's canary: a plugin list on every core against a committed baseline.
+
+    Writes ``compat-matrix/compat-matrix.{json,md,html}``; fails when a cell is
+    worse than the baseline.  ``nox -s gate -- --update-baseline`` accepts the
+    run on purpose.  ``VCS_GATE_LIST`` / ``VCS_GATE_BASELINE`` point at a core
+    team's own files (default: the kit's fixtures).
+    """
+    session.install("-e", ".")
+    session.run(*MATRIX_CLI, "gate", GATE_LIST, "--baseline", GATE_BASELINE,
+                "--out", "compat-matrix", *session.posargs)

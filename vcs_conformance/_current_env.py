@@ -17,6 +17,7 @@ it unpacks goes under ``scratch``, which the host removes when it closes.
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import os
 import re
 import sys
@@ -193,7 +194,11 @@ class CurrentEnvProvider:
         if not path.exists():
             if "/" in text or text.endswith((".whl", ".tar.gz", ".zip")):
                 raise _fail("no such file or directory", text)
-            return self._env(entry_point=text)
+            env = self._env(entry_point=text)
+            extra = _installed_locations(text)
+            if extra:  # an editable install lives outside site-packages: expose it read-only
+                return dataclasses.replace(env, readonly_paths=(*env.readonly_paths, *extra))
+            return env
         path = path.resolve()
         if path.is_dir():
             return self._project(read_project(path))
@@ -211,3 +216,35 @@ class CurrentEnvProvider:
         return self._env((info.source_root,), dist_name=info.dist_name,
                          entry_point=info.entry_point, entry_module=info.module,
                          manifest_path=info.manifest_path)
+
+
+def _installed_locations(name: str) -> tuple[Path, ...]:
+    """Directories holding the package of installed plugin ``name`` (outside the prefixes).
+
+    An editable install puts its source on ``sys.path`` through a ``.pth``
+    file; the sandbox must see that source directory, read-only, or the
+    worker cannot import what the host's ``importlib.metadata`` found.
+    """
+    from importlib import metadata
+    from importlib.util import find_spec
+
+    from packaging.utils import canonicalize_name
+
+    wanted = canonicalize_name(name)
+    prefixes = (Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve())
+    found: list[Path] = []
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else ""
+        if ep.name != name and canonicalize_name(dist) != wanted:
+            continue
+        top = ep.value.split(":", 1)[0].strip().split(".", 1)[0]
+        try:
+            spec = find_spec(top)
+        except (ImportError, ValueError):
+            continue
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            parent = Path(location).resolve().parent
+            if not any(parent.is_relative_to(p) for p in prefixes):
+                found.append(parent)
+    return tuple(dict.fromkeys(found))
+

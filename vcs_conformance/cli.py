@@ -20,7 +20,7 @@ from .manifest import check_identity, load_manifest_source
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 #: Modules that add subcommands with ``register(subparsers)``.
-_SUBCOMMAND_MODULES = ("_cli_run", "_cli_cache", "_cli_checks", "_cli_replay")
+_SUBCOMMAND_MODULES = ("_cli_run", "_cli_cache", "_cli_checks", "_cli_replay", "_cli_matrix")
 
 
 def _validate(args: argparse.Namespace) -> int:

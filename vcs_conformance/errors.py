@@ -20,6 +20,7 @@ __all__ = [
     "IncompatiblePlugin",
     "InvalidInputRejected",
     "ManifestError",
+    "MatrixConfigError",
     "OutputInvalid",
     "PluginCrashed",
     "PluginLoadError",
@@ -273,3 +274,8 @@ class SystemDependencyMissing(EnvBuildError):
 
     code = "system-dependency-missing"
 
+
+class MatrixConfigError(VCSError, ValueError):
+    """A matrix plugin list, baseline or results file that cannot be used (names file and key)."""
+
+    code = "matrix-config-invalid"

@@ -103,7 +103,9 @@ def manifest_identity(run: PluginRun, spec: CheckSpec, result: CheckResult) -> N
 @check("compat-core")
 def compat_core(run: PluginRun, spec: CheckSpec, result: CheckResult) -> None:
     decision = run.decision
-    assert decision is not None
+    if decision is None:
+        raise CheckFailed("a manifest to decide compatibility from",
+                          f"no manifest found for {run.handle!r}")
     if decision.compatible:
         return
     message = (f"incompatible with core {run.core_version} ({decision.rule}): "

@@ -33,10 +33,23 @@ def built_wheel(run: Any) -> Path:
     elif handle.is_dir() or handle.name.endswith((".tar.gz", ".zip")):
         wheel = _cached_build(run, handle)
     else:
-        raise CheckSkipped(f"{run.handle!r} is an installed distribution, not a project, sdist "
-                           "or wheel: there is no built wheel to inspect")
+        wheel = _installed_wheel(run)
     _CACHE[key] = wheel
     return wheel
+
+
+def _installed_wheel(run: Any) -> Path:
+    """An installed distribution's wheel: an editable install is rebuilt from its source."""
+    from ..envs import IsolatedEnvProvider
+    from ..errors import EnvBuildError
+
+    try:
+        return IsolatedEnvProvider(offline=run.settings.offline,
+                                   find_links=run.settings.find_links).wheel_for(run.handle)
+    except EnvBuildError as exc:
+        raise CheckSkipped(f"{run.handle!r} is an installed distribution whose wheel cannot be "
+                           f"rebuilt ({exc.message}): there is no built wheel to inspect") \
+            from None
 
 
 def _cached_build(run: Any, handle: Path) -> Path:

@@ -72,9 +72,10 @@ class PluginRun:
         self.manifest: Manifest | None = None
         self.manifest_error: ManifestError | None = None
         path = Path(handle)
-        if path.exists():
+        source = path if path.exists() else _installed_manifest(handle)
+        if source is not None:
             try:
-                self.manifest = load_manifest(path)
+                self.manifest = load_manifest(source)
             except ManifestError as exc:
                 self.manifest_error = exc
         self.name = self.manifest.name if self.manifest else (path.name or handle)
@@ -338,6 +339,36 @@ class PluginRun:
         if exc.replay is None:
             exc.replay = f"vcs-conformance replay {shlex.quote(str(path))}"
         return path
+
+
+def _installed_manifest(name: str) -> Path | None:
+    """The manifest of an installed distribution or entry point called ``name``.
+
+    Found through this interpreter's ``importlib.metadata`` (the host's view,
+    used only to name the items and decide compatibility before any env is
+    built; the worker rediscovers the plugin in its own interpreter).
+    """
+    from importlib import metadata
+    from importlib.util import find_spec
+
+    from packaging.utils import canonicalize_name
+
+    from .._api import ENTRY_POINT_GROUP, MANIFEST_NAME
+
+    wanted = canonicalize_name(name)
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else ""
+        if ep.name != name and canonicalize_name(dist) != wanted:
+            continue
+        top = ep.value.split(":", 1)[0].strip().split(".", 1)[0]
+        with contextlib.suppress(ImportError, ValueError):
+            spec = find_spec(top)
+            if spec is not None and spec.submodule_search_locations:
+                for location in spec.submodule_search_locations:
+                    candidate = Path(location) / MANIFEST_NAME
+                    if candidate.is_file():
+                        return candidate
+    return None
 
 
 def _env_summary(env: Any) -> str:
