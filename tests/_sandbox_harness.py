@@ -8,12 +8,16 @@ plugin would meet it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import select
+import socket
 import sys
 import textwrap
+import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,10 @@ from vcs_conformance._seams import Launcher, Limits, PluginEnv, WorkerProcess, W
 from vcs_conformance.errors import SandboxUnavailable
 
 PYTHON = os.path.realpath(sys.executable)
+HOSTILE = Path(__file__).parent / "fixtures" / "hostile"
+ALL_ATTACKS = sorted(p.name for p in HOSTILE.iterdir() if (p / "pyproject.toml").is_file())
+#: What every canary and host secret holds; no plugin output may contain it.
+SECRET = "vcs-hostile-canary-" + uuid.uuid4().hex
 ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent", "TMPDIR": "/tmp"}
 
 _TEMPLATE = """\
@@ -136,3 +144,74 @@ def _text(path: Path) -> str:
         return path.read_text(errors="replace")[-2000:]
     except OSError:
         return ""
+
+
+class Services:
+    """Host services a plugin must not reach: TCP, UDP, a unix and an abstract socket."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.hits: list[str] = []
+        self.tcp = socket.socket()
+        self.tcp.bind(("127.0.0.1", 0))
+        self.tcp.listen(16)
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.unix_path = str(tmp / "host.sock")
+        self.unix = socket.socket(socket.AF_UNIX)
+        self.unix.bind(self.unix_path)
+        self.unix.listen(4)
+        os.chmod(self.unix_path, 0o777)
+        self.abstract_name = "vcs-hostile-" + uuid.uuid4().hex
+        self.abstract = socket.socket(socket.AF_UNIX)
+        self.abstract.bind("\0" + self.abstract_name)
+        self.abstract.listen(4)
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._serve, args=(s, n), daemon=True)
+                         for s, n in ((self.tcp, "tcp"), (self.udp, "udp"),
+                                      (self.unix, "unix"), (self.abstract, "abstract"))]
+        for sock in (self.tcp, self.udp, self.unix, self.abstract):
+            sock.settimeout(0.1)
+        for thread in self._threads:
+            thread.start()
+
+    def _serve(self, sock: socket.socket, name: str) -> None:
+        while not self._stop.is_set():
+            try:
+                if name == "udp":
+                    sock.recvfrom(4096)
+                else:
+                    sock.accept()[0].close()
+            except OSError:
+                continue
+            self.hits.append(name)
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(1)
+        for sock in (self.tcp, self.udp, self.unix, self.abstract):
+            sock.close()
+
+
+def digest(root: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def hostile_targets(tmp: Path, services: Services) -> dict[str, Any]:
+    canary = tmp / "canary.txt"
+    canary.write_text(SECRET)
+    other = tmp / "other-project"
+    (other / "outputs").mkdir(parents=True)
+    (other / "outputs" / "keep.wav").write_text("other project's output")
+    return {
+        "canary": str(canary), "host_tmp_file": str(tmp / "host-tmp-target"),
+        "home": str(Path.home()), "other_project": str(other),
+        "env_cache": str(tmp / "env-cache"), "shm_name": "vcs-hostile-" + uuid.uuid4().hex,
+        "tcp_port": services.tcp.getsockname()[1], "udp_port": services.udp.getsockname()[1],
+        "unix_path": services.unix_path, "abstract_name": services.abstract_name,
+        "host_pid": os.getpid(),
+    }

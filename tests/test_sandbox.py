@@ -264,3 +264,32 @@ def test_a_worker_started_from_a_short_lived_thread_survives_it(strict, tmp_path
     finally:
         run.release()  # type: ignore[attr-defined]
         run.worker.close()  # type: ignore[attr-defined]
+
+
+def test_a_worker_that_cannot_be_confined_never_runs(strict, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the held child cannot be confined, the start fails clearly and nothing is left.
+
+    (bwrap's --block-fd reads end-of-file as "go": the launcher kills the child
+    before the descriptor closes.)
+    """
+    from vcs_conformance.errors import SandboxUnavailable
+    from vcs_conformance.sandbox import _bwrap
+    from vcs_conformance.sandbox._cgroups import WorkerCgroup
+
+    if strict.setup.setpriv is None:
+        pytest.skip("only a root host holds bwrap's child while it confines it")
+
+    def refuse(*args: object) -> None:
+        raise OSError(13, "refused on purpose")
+
+    monkeypatch.setattr(WorkerCgroup, "add", refuse)
+    monkeypatch.setattr(_bwrap, "apply_rlimits", refuse)
+    from vcs_conformance.sandbox import _procs
+
+    with pytest.raises(SandboxUnavailable, match="could not be confined"):
+        start(strict, tmp_path, 'open("outputs/ran", "w").close()', timeout=10)
+    assert not (tmp_path / "workspace" / "outputs" / "ran").exists()
+    left = [p for p in _procs.descendants(os.getpid())
+            if "bwrap" in Path(f"/proc/{p}/comm").read_text(errors="replace")]
+    assert left == []

@@ -2,9 +2,11 @@
 
 Each fixture under ``tests/fixtures/hostile/`` is a plugin project with one
 attack (run at import time, in ``register`` and in ``synthesize`` for the
-file and network cases).  Until the reference host drives them, a raw
-worker script imports the plugin inside the sandbox, registers it and calls
-``synthesize`` with the targets the test planted.  Each test then checks,
+file and network cases).  Here a raw worker script imports the plugin
+inside the sandbox, registers it and calls ``synthesize`` with the targets
+the test planted: the launcher alone must contain it.
+(``tests/test_hostile_host.py`` runs the same attacks through the reference
+host.)  Each test then checks,
 from outside: canaries unchanged, no connection reached a host service,
 nothing secret in the plugin's loot, the sandbox cleaned up, and a next
 worker still answers.
@@ -12,28 +14,35 @@ worker still answers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import socket
 import sys
-import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from vcs_conformance._seams import Limits
 
-from ._sandbox_harness import one, require, start
+from ._sandbox_harness import (
+    ALL_ATTACKS,
+    HOSTILE,
+    SECRET,
+    Services,
+    digest,
+    hostile_targets,
+    one,
+    require,
+    start,
+)
 
 pytestmark = [pytest.mark.timeout(120)]
 
-HOSTILE = Path(__file__).parent / "fixtures" / "hostile"
-ATTACKS = sorted(p.name for p in HOSTILE.iterdir() if (p / "pyproject.toml").is_file())
-SECRET = "vcs-hostile-canary-" + uuid.uuid4().hex
+#: Attacks on the protocol or the host's own handling: meaningless without the host
+#: (tests/test_hostile_host.py drives every attack through it).
+HOST_ONLY = {"forged_deep_frame", "forged_surrogate_frame", "oversized_result",
+             "progress_flood"}
+ATTACKS = [a for a in ALL_ATTACKS if a not in HOST_ONLY]
 LIMITS = Limits(memory_mb=256, cpu_seconds=4, max_processes=16, max_file_size_mb=8,
                 max_open_files=64, max_written_mb=64)
 #: Attacks that only end when a limit or the call timeout stops them.
@@ -64,100 +73,29 @@ except BaseException as exc:
 """
 
 
-class _Services:
-    """Host services a plugin must not reach: TCP, UDP, a unix and an abstract socket."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.hits: list[str] = []
-        self.tcp = socket.socket()
-        self.tcp.bind(("127.0.0.1", 0))
-        self.tcp.listen(16)
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
-        self.unix_path = str(tmp / "host.sock")
-        self.unix = socket.socket(socket.AF_UNIX)
-        self.unix.bind(self.unix_path)
-        self.unix.listen(4)
-        os.chmod(self.unix_path, 0o777)
-        self.abstract_name = "vcs-hostile-" + uuid.uuid4().hex
-        self.abstract = socket.socket(socket.AF_UNIX)
-        self.abstract.bind("\0" + self.abstract_name)
-        self.abstract.listen(4)
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._serve, args=(s, n), daemon=True)
-                         for s, n in ((self.tcp, "tcp"), (self.udp, "udp"),
-                                      (self.unix, "unix"), (self.abstract, "abstract"))]
-        for sock in (self.tcp, self.udp, self.unix, self.abstract):
-            sock.settimeout(0.1)
-        for thread in self._threads:
-            thread.start()
-
-    def _serve(self, sock: socket.socket, name: str) -> None:
-        while not self._stop.is_set():
-            try:
-                if name == "udp":
-                    sock.recvfrom(4096)
-                else:
-                    sock.accept()[0].close()
-            except OSError:
-                continue
-            self.hits.append(name)
-
-    def close(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(1)
-        for sock in (self.tcp, self.udp, self.unix, self.abstract):
-            sock.close()
-
-
 @pytest.fixture(scope="module")
 def strict():  # type: ignore[no-untyped-def]
     return require("strict")
 
 
 @pytest.fixture
-def services(tmp_path: Path) -> Iterator[_Services]:
-    svc = _Services(tmp_path)
+def services(tmp_path: Path) -> Iterator[Services]:
+    svc = Services(tmp_path)
     yield svc
     svc.close()
 
 
-def _digest(root: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
-
-
-def _targets(tmp: Path, services: _Services) -> dict[str, Any]:
-    canary = tmp / "canary.txt"
-    canary.write_text(SECRET)
-    other = tmp / "other-project"
-    (other / "outputs").mkdir(parents=True)
-    (other / "outputs" / "keep.wav").write_text("other project's output")
-    return {
-        "canary": str(canary), "host_tmp_file": str(tmp / "host-tmp-target"),
-        "home": str(Path.home()), "other_project": str(other),
-        "env_cache": str(tmp / "env-cache"), "shm_name": "vcs-hostile-" + uuid.uuid4().hex,
-        "tcp_port": services.tcp.getsockname()[1], "udp_port": services.udp.getsockname()[1],
-        "unix_path": services.unix_path, "abstract_name": services.abstract_name,
-        "host_pid": os.getpid(),
-    }
-
-
 @pytest.mark.parametrize("attack", ATTACKS)
-def test_attack_fails_and_leaves_no_trace(strict, tmp_path: Path, services: _Services,  # type: ignore[no-untyped-def]
+def test_attack_fails_and_leaves_no_trace(strict, tmp_path: Path, services: Services,  # type: ignore[no-untyped-def]
                                           attack: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VCS_HOSTILE_SECRET_TOKEN", SECRET)
-    targets = _targets(tmp_path, services)
+    targets = hostile_targets(tmp_path, services)
     from ._sandbox_harness import make_workspace
 
     ws = make_workspace(tmp_path)
     (ws / "cache" / "targets.json").write_text(json.dumps(targets))
-    datasets_before = _digest(ws / "datasets")
-    other_before = _digest(Path(targets["other_project"]))
+    datasets_before = digest(ws / "datasets")
+    other_before = digest(Path(targets["other_project"]))
     prefix = Path(os.path.realpath(sys.base_prefix))
     project = HOSTILE / attack
     body = _DRIVER.format(project=str(project), workspace=str(ws),
@@ -181,8 +119,8 @@ def test_attack_fails_and_leaves_no_trace(strict, tmp_path: Path, services: _Ser
     assert Path(targets["canary"]).read_text() == SECRET
     assert not Path(targets["host_tmp_file"]).exists()
     assert not (Path.home() / ".vcs-hostile-bashrc").exists()
-    assert _digest(Path(targets["other_project"])) == other_before
-    assert _digest(ws / "datasets") == datasets_before
+    assert digest(Path(targets["other_project"])) == other_before
+    assert digest(ws / "datasets") == datasets_before
     assert not Path(targets["env_cache"]).exists()
     assert not Path("/dev/shm", targets["shm_name"]).exists()
     assert not (prefix / "lib" / "python3.11" / "site-packages" / "zz_evil.pth").exists()
@@ -204,3 +142,4 @@ def test_attack_fails_and_leaves_no_trace(strict, tmp_path: Path, services: _Ser
 
 def test_the_suite_covers_enough_attacks() -> None:
     assert len(ATTACKS) >= 30
+    assert set(ALL_ATTACKS) >= HOST_ONLY

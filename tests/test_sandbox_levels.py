@@ -142,3 +142,30 @@ send()
         run.release()
         run.worker.close()
     assert os.getpid() > 0
+
+
+def test_start_time_orders_processes_by_when_they_started() -> None:
+    from vcs_conformance.sandbox import _procs
+
+    assert _procs.start_time(os.getppid()) <= _procs.start_time(os.getpid())
+    assert _procs.start_time(2**22 + 12345) > _procs.start_time(os.getpid())  # gone: last
+
+
+def test_basic_leftovers_names_the_worker_by_start_time_not_lowest_pid(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a pid wrap the worker can have a higher pid than the daemon it started."""
+    from vcs_conformance.sandbox import _basic, _procs
+
+    launcher_pid, worker_pid, daemon_pid = 5000, 4000, 300
+    monkeypatch.setattr(_procs, "parent_map",
+                        lambda: {launcher_pid: 1, worker_pid: launcher_pid,
+                                 daemon_pid: launcher_pid})
+    started = {worker_pid: 100, daemon_pid: 200}
+    monkeypatch.setattr(_procs, "start_time", lambda pid: started.get(pid, 10**9))
+    monkeypatch.setattr(_procs, "alive", lambda pid: True)
+
+    class _Proc:
+        pid = launcher_pid
+
+    worker = _basic.BasicWorker(_Proc(), cgroup=None, temp_dir=tmp_path)  # type: ignore[arg-type]
+    assert worker.leftovers() == [daemon_pid]

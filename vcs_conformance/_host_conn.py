@@ -34,12 +34,16 @@ from .errors import (
     ResourceLimitExceeded,
     VCSError,
 )
+from .sandbox._written import Window, WriteMeter
 
 __all__ = ["LOG_LIMIT", "WORKER_SCRIPT", "LogRing", "WorkerConnection"]
 
 LOG_LIMIT = 64 * 1024
 WORKER_SCRIPT = Path(_worker.__file__).resolve()
-_SIGNAL_LIMITS = {signal.SIGXCPU: "cpu_seconds", signal.SIGXFSZ: "max_file_size_mb"}
+#: ``limit`` of a :class:`ResourceLimitExceeded` when the worker died of this signal
+#: (the names launchers' ``limit_hit()`` use: "memory", "cpu"; the worker's own:
+#: "max_file_size_mb", "max_open_files"; the host's write cap: "disk").
+_SIGNAL_LIMITS = {signal.SIGXCPU: "cpu", signal.SIGXFSZ: "max_file_size_mb"}
 
 
 class LogRing:
@@ -110,10 +114,17 @@ class WorkerConnection:
     def __init__(self, launcher: Launcher, *, plugin_env: PluginEnv, limits: Limits,
                  env: Mapping[str, str], workspace: Path | None, temp_dir: Path,
                  fifo: Path, ring: LogRing, network: bool = False,
-                 on_log: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_log: Callable[[dict[str, Any]], None] | None = None,
+                 meter: WriteMeter | None = None) -> None:
         self.limits = limits
         self.ring = ring
         self.on_log = on_log
+        #: Measures the workspace's read-write areas and the worker's own temp dir
+        #: (its TMPDIR, on the host's disk) around each exchange: the write cap.
+        self.meter = meter
+        self._temp_dir = temp_dir
+        if meter is not None:
+            meter.add_dir(temp_dir)
         self._dead: VCSError | None = None
         if not fifo.exists():
             os.mkfifo(fifo, 0o600)
@@ -191,15 +202,19 @@ class WorkerConnection:
 
         Any failure kills the worker and raises the one matching error:
         :class:`PluginTimeout`, :class:`PluginCrashed`,
-        :class:`ResourceLimitExceeded` or :class:`ProtocolError`.
+        :class:`ResourceLimitExceeded` or :class:`ProtocolError`.  Writes that
+        grow the workspace's read-write areas past the per-call cap are one
+        (``limit="disk"``), checked after the reply and every half second or
+        so while the worker works.
         """
         if self._dead is not None:
             raise self._dead
         deadline = time.monotonic() + timeout
+        window = self.meter.begin(self.limits) if self.meter is not None else None
         try:
             self._send(encoded if encoded is not None else message, deadline)
             while True:
-                frame = self._read(deadline)
+                frame = self._read(deadline, window)
                 if not isinstance(frame, dict) or not isinstance(frame.get("op"), str):
                     raise self._protocol(f"a frame that is not a message object: "
                                          f"{_show(frame)}")
@@ -212,13 +227,15 @@ class WorkerConnection:
                     if on_event is not None and frame.get("id") == message.get("id"):
                         on_event(frame)
                     continue
+                if window is not None:
+                    self._check_written(window)
                 return frame
         except VCSError as exc:
             self._dead = exc
             self.kill()
             raise
 
-    def _read(self, deadline: float) -> Any:
+    def _read(self, deadline: float, window: Window | None = None) -> Any:
         def wait() -> bool:
             while True:
                 left = deadline - time.monotonic()
@@ -229,6 +246,8 @@ class WorkerConnection:
                 if self.process.poll() is not None:
                     # Dead, yet the pipe is still open: a child of the plugin holds it.
                     raise EOFError("worker exited")
+                if window is not None and window.due():
+                    self._check_written(window)
         try:
             frame = self.reader.read(wait)
         except EOFError:
@@ -240,6 +259,18 @@ class WorkerConnection:
         return frame
 
     # -- failures -------------------------------------------------------------------------------
+
+    def _check_written(self, window: Window) -> None:
+        overrun = window.check()
+        if overrun is None:
+            return
+        self.kill()
+        raise ResourceLimitExceeded(
+            overrun.message(), limit="disk",
+            hint="delete what the plugin wrote if it is junk; if the plugin really writes "
+                 "this much per call, give the host larger Limits(max_written_mb=..., "
+                 "max_written_files=...)",
+            details={"written": overrun.to_json(), "log_tail": self.log_tail()})
 
     def _protocol(self, what: str) -> ProtocolError:
         self.kill()
@@ -304,6 +335,8 @@ class WorkerConnection:
         for fd in (self._to_worker, self._from_worker):
             with contextlib.suppress(OSError):
                 os.close(fd)
+        if self.meter is not None:
+            self.meter.remove_dir(self._temp_dir)
         if self._dead is None:
             self._dead = PluginCrashed("the worker was closed")
 

@@ -35,6 +35,10 @@ class Limits:
     max_open_files: int = 256
     #: Bytes the read-write workspace areas may grow by during one call.
     max_written_mb: int = 512
+    #: Entries (files, directories, links) they may gain during one call.
+    max_written_files: int = 100_000
+    #: Progress events one ``train`` call may send (a flood would fill host memory).
+    max_progress_events: int = 100_000
     #: Largest protocol frame either side accepts.
     max_frame_bytes: int = 16 * 1024 * 1024
 

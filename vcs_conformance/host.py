@@ -52,6 +52,7 @@ from .errors import (
     VCSError,
 )
 from .manifest import Manifest, load_manifest
+from .sandbox._written import WriteMeter
 from .workspace import Workspace, create_workspace
 
 __all__ = ["DEFAULT_MAX_LIMITS", "DEFAULT_SETTINGS", "CallRecord", "LoadedPlugin",
@@ -176,7 +177,7 @@ class LoadedPlugin:
             env=worker_environment(self.env, self._temp, host.extra_env),
             workspace=host.workspace.root, temp_dir=self._temp, fifo=fifo, ring=self._ring,
             network=bool(self.manifest.network) if self.manifest is not None else False,
-            on_log=self._on_log)
+            on_log=self._on_log, meter=host.write_meter)
         return conn
 
     @property
@@ -388,9 +389,17 @@ class LoadedPlugin:
         conn = self._worker()
         tracker = ProgressTracker(self.plugin_api) if hook == "train" else None
         callback_errors: list[BaseException] = []
+        events = 0
 
         def on_event(frame: dict[str, Any]) -> None:
+            nonlocal events
             assert tracker is not None
+            events += 1
+            if events > self.limits.max_progress_events:  # a flood would fill host memory
+                raise ResourceLimitExceeded(
+                    f"train sent more than {self.limits.max_progress_events} progress events "
+                    "in one call; the worker was stopped", limit="progress_events",
+                    hint="call progress_cb when the percentage changes, not on every step")
             if "invalid" in frame:
                 tracker.invalid(str(frame["invalid"]))
                 return
@@ -488,6 +497,14 @@ class PluginHost:
         else:
             self.workspace = create_workspace(workspace)
         self.plugins: list[LoadedPlugin] = []
+        self._write_meter: WriteMeter | None = None
+
+    @property
+    def write_meter(self) -> WriteMeter:
+        """Measures cache/, models/ and outputs/ around every exchange (the write cap)."""
+        if self._write_meter is None:
+            self._write_meter = WriteMeter(self.workspace.root)
+        return self._write_meter
 
     def __enter__(self) -> PluginHost:
         return self
@@ -524,6 +541,9 @@ class PluginHost:
             with contextlib.suppress(Exception):
                 plugin.close()
         self.plugins.clear()
+        if self._write_meter is not None:
+            self._write_meter.close()
+            self._write_meter = None
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def decide(self, manifest: Manifest) -> Decision:

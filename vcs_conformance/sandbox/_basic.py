@@ -69,7 +69,8 @@ class BasicWorker:
     def leftovers(self) -> list[int]:
         parents = _procs.parent_map()
         kids = [p for p, pp in parents.items() if pp == self._proc.pid]
-        worker = min(kids) if kids else None  # the first child is the worker
+        # The launcher's first child is the worker; pids wrap, so go by start time.
+        worker = min(kids, key=lambda p: (_procs.start_time(p), p)) if kids else None
         found = set(_procs.descendants(self._proc.pid, parents))
         if self._cgroup is not None:
             found.update(p for p in self._cgroup.members() if p != self._proc.pid)

@@ -2,20 +2,29 @@
 
 Layout of one launch (host running as root, the CI container case)::
 
-    sh (joins the worker cgroup) -> prlimit (rlimits)
-      -> bwrap #1 as root: builds the filesystem view (it can read paths
-         under 0700 directories such as a pyenv in /root)
-        -> setpriv --reuid 65534: drops to an unprivileged uid, so the
-           kernel enforces RLIMIT_NPROC (it exempts root, and a sandbox
-           user mapped onto host root *is* root to it)
-          -> bwrap #2 as 65534: new user (nested ones disabled), PID, IPC,
-             UTS, cgroup and network namespaces, --new-session,
-             --die-with-parent, no capabilities, fresh /proc
-            -> python -I worker
+    bwrap #1 as root: builds the filesystem view (it can read paths under
+    0700 directories such as a pyenv in /root); its child then blocks on
+    --block-fd while the host puts it in the worker cgroup and sets its
+    rlimits (prlimit(2)), so both hold before anything else runs
+      -> setpriv --reuid 65534: drops to an unprivileged uid, so the kernel
+         enforces RLIMIT_NPROC (it exempts root, and a sandbox user mapped
+         onto host root *is* root to it)
+        -> bwrap #2 as 65534: new user (nested ones disabled), PID, IPC,
+           UTS, cgroup and network namespaces, --new-session,
+           --die-with-parent, no capabilities, fresh /proc and /dev
+          -> python -I worker
 
-A host that is not root runs one bwrap with all of it.  Paths are bound at
-their host locations, so nothing translates paths.  Everything is decided
-before ``exec``: ``.pth`` files in the plugin env run inside the walls.
+Why the host, not ``sh`` and ``prlimit``, confines bwrap #1's child: two
+fewer programs to start, and the cgroup attach's RCU grace period (6-9 ms
+measured, see :meth:`WorkerCgroup.prewarm`) is started on a thread before the
+launch and overlaps it.  The remaining start-up cost is the chain itself:
+two bwrap (two mount namespaces, one of them with five more namespaces),
+one setpriv (benchmarks/bench_sandbox.py measures it).
+
+A host that is not root runs ``[sh (joins a delegated cgroup) ->] prlimit ->
+one bwrap`` with all of it.  Paths are bound at their host locations, so
+nothing translates paths.  Everything is decided before ``exec``: ``.pth``
+files in the plugin env run inside the walls.
 """
 
 from __future__ import annotations
@@ -23,9 +32,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import shutil
 import stat
 import subprocess
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +46,7 @@ from .._seams import Protection, SandboxReport, WorkerProcess, WorkerSpec
 from ..errors import SandboxUnavailable
 from . import _procs
 from ._cgroups import WorkerCgroup
-from ._limits import processes_of_uid, rlimits, tmpfs_bytes
+from ._limits import apply_rlimits, processes_of_uid, rlimits, tmpfs_bytes
 
 #: The uid/gid a root host drops to before the sandbox is made.
 NOBODY = 65534
@@ -164,29 +176,46 @@ def _inner_fs_args(spec: WorkerSpec) -> list[str]:
             "--perms", "1777", "--size", str(shm), "--tmpfs", "/dev/shm"]
 
 
-def build_argv(spec: WorkerSpec, setup: StrictSetup, info_fd: int,
-               cgroup: WorkerCgroup | None) -> list[str]:
-    """The full command line for one sandboxed worker (see the module docstring)."""
-    cwd = str(spec.workspace or spec.temp_dir)
+def worker_rlimits(spec: WorkerSpec, setup: StrictSetup,
+                   cgroup: WorkerCgroup | None) -> dict[str, tuple[int, int]]:
+    """The rlimits of one worker: RLIMIT_AS only without a cgroup for memory."""
     uid = NOBODY if setup.setpriv else os.getuid()
-    limits = rlimits(spec.limits, nproc_base=processes_of_uid(uid),
-                     use_address_space=cgroup is None)
-    argv: list[str] = []
-    if cgroup is not None:
-        join = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 126; shift; done; shift; exec "$@"'
-        argv += [setup.shell, "-c", join, "vcs-sandbox-join",
-                 *map(str, cgroup.procs_files()), "--"]
-    argv += [setup.prlimit, *(f"--{k}={s}:{h}" for k, (s, h) in limits.items()), "--"]
+    return rlimits(spec.limits, nproc_base=processes_of_uid(uid),
+                   use_address_space=cgroup is None)
+
+
+def build_argv(spec: WorkerSpec, setup: StrictSetup, info_fd: int,
+               cgroup: WorkerCgroup | None, *, outer_info_fd: int = -1,
+               block_fd: int = -1) -> list[str]:
+    """The full command line for one sandboxed worker (see the module docstring).
+
+    A root host (``setup.setpriv``) passes ``outer_info_fd`` and ``block_fd``:
+    bwrap #1 reports its child there and holds it until the host has
+    confined it (:meth:`StrictLauncher._release`).
+    """
+    cwd = str(spec.workspace or spec.temp_dir)
     inner = [setup.bwrap, *_namespace_args(spec, info_fd)]
+    argv: list[str] = []
     if setup.setpriv:
-        outer = [setup.bwrap, "--die-with-parent", *filesystem_args(spec),
-                 "--bind", "/proc", "/proc", "--dev", "/dev", "--remount-ro", "/",
+        if outer_info_fd < 0 or block_fd < 0:
+            raise ValueError("a root host confines bwrap #1's child: pass outer_info_fd "
+                             "and block_fd")
+        # /proc for bwrap #2's uid_map; /dev as one bind: bwrap #2 makes its own.
+        argv += [setup.bwrap, "--die-with-parent", "--info-fd", str(outer_info_fd),
+                 "--block-fd", str(block_fd), *filesystem_args(spec),
+                 "--bind", "/proc", "/proc", "--dev-bind", "/dev", "/dev", "--remount-ro", "/",
                  "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
                  "--", setup.setpriv, "--reuid", str(NOBODY), "--regid", str(NOBODY),
                  "--clear-groups", "--inh-caps=-all", "--no-new-privs", "--"]
         inner += ["--bind", "/", "/", *_inner_fs_args(spec)]
-        argv += outer
     else:
+        if cgroup is not None:
+            join = ('while [ "$1" != -- ]; do echo $$ > "$1" || exit 126; shift; done; '
+                    'shift; exec "$@"')
+            argv += [setup.shell, "-c", join, "vcs-sandbox-join",
+                     *map(str, cgroup.procs_files()), "--"]
+        limits = worker_rlimits(spec, setup, cgroup)
+        argv += [setup.prlimit, *(f"--{k}={s}:{h}" for k, (s, h) in limits.items()), "--"]
         inner += [*filesystem_args(spec), *_inner_fs_args(spec), "--remount-ro", "/"]
     argv += [*inner, "--chdir", cwd, "--", *spec.argv]
     return argv
@@ -347,6 +376,8 @@ class StrictLauncher:
             cgroup = WorkerCgroup.create(
                 self.setup.cgroup, memory_bytes=spec.limits.memory_mb * 1024 * 1024,
                 max_pids=spec.limits.max_processes + 4)  # + the launch chain
+            threading.Thread(target=cgroup.prewarm, name="vcs-cgroup-prewarm",
+                             daemon=True).start()
         try:
             return self._start(spec, cgroup)
         except BaseException:
@@ -361,28 +392,39 @@ class StrictLauncher:
         if cgroup is None:
             env.setdefault("MALLOC_ARENA_MAX", "2")  # RLIMIT_AS counts thread arenas
         info_r, info_w = os.pipe()
+        rooted = self.setup.setpriv is not None
+        outer_r, outer_w = os.pipe() if rooted else (-1, -1)
+        block_r, block_w = os.pipe() if rooted else (-1, -1)
+        extra = (info_w, outer_w, block_r) if rooted else (info_w,)
         try:
-            argv = build_argv(spec, self.setup, info_w, cgroup)
+            # Counted now, while the cgroup's grace period runs, not while bwrap waits.
+            limits = worker_rlimits(spec, self.setup, cgroup) if rooted else {}
+            argv = build_argv(spec, self.setup, info_w, cgroup, outer_info_fd=outer_w,
+                              block_fd=block_r)
 
             def spawn() -> subprocess.Popen[bytes]:
                 with open(spec.stdout_path, "ab") as out, open(spec.stderr_path, "ab") as err:
                     return subprocess.Popen(
-                        argv, env=env, pass_fds=(*spec.pass_fds, info_w), close_fds=True,
+                        argv, env=env, pass_fds=(*spec.pass_fds, *extra), close_fds=True,
                         stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                         start_new_session=True, cwd="/")
 
             proc = _procs.on_spawner_thread(spawn)
+        except BaseException:
+            for fd in (info_r, outer_r, block_w):
+                if fd >= 0:
+                    os.close(fd)
+            raise
         finally:
-            os.close(info_w)
-        try:
-            with os.fdopen(info_r, "rb") as info:
-                raw = info.read(65536)
-        except OSError:
-            raw = b""
-        try:
-            init_pid: int | None = int(json.loads(raw)["child-pid"])
-        except (ValueError, KeyError, TypeError):
-            init_pid = None
+            for fd in extra:
+                os.close(fd)
+        if rooted:
+            try:
+                self._release(proc, spec, limits, cgroup, outer_r, block_w)
+            except BaseException:
+                os.close(info_r)
+                raise
+        init_pid = _child_pid(info_r)
         worker = SandboxedWorker(proc, init_pid=init_pid, cgroup=cgroup,
                                  temp_dir=Path(spec.temp_dir))
         if init_pid is None:
@@ -394,6 +436,62 @@ class StrictLauncher:
                 hint="run `vcs-conformance` with --sandbox basic to see whether the "
                      "plugin starts outside the sandbox; report the message above")
         return worker
+
+
+    def _release(self, proc: subprocess.Popen[bytes], spec: WorkerSpec,
+                 limits: dict[str, tuple[int, int]], cgroup: WorkerCgroup | None,
+                 outer_r: int, block_w: int) -> None:
+        """Confine bwrap #1's held child (cgroup, rlimits), then let it go on.
+
+        On any failure the child is killed *before* its block descriptor
+        closes: bwrap reads end-of-file as "go", unconfined.
+        """
+        child: int | None = None
+        try:
+            child = _child_pid(outer_r)
+            if child is None:
+                raise OSError("bubblewrap reported no child")
+            if cgroup is not None:
+                cgroup.add(child)
+            apply_rlimits(child, limits)
+            os.write(block_w, b"x")
+        except BaseException as exc:
+            if child is not None:
+                _procs.kill_all([child])
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)
+            if isinstance(exc, OSError):
+                raise SandboxUnavailable(
+                    f"the sandbox could not be confined before it started: {exc}; "
+                    + (_tail(spec.stderr_path) or "no message from bubblewrap"),
+                    hint="check that the host may write the worker cgroup and set "
+                         "rlimits (it runs as root here)") from exc
+            raise
+        finally:
+            os.close(block_w)
+
+
+def _child_pid(fd: int, timeout: float = 30.0) -> int | None:
+    """The ``child-pid`` bubblewrap writes on its ``--info-fd`` (closes ``fd``)."""
+    raw = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while len(raw) < 65536:  # until end of file (bwrap closes it after writing)
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(fd, 65536) if ready else b""
+            if not chunk:
+                break
+            raw += chunk
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    try:
+        return int(json.loads(raw)["child-pid"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def protections_from_probe(found: dict[str, object], setup: StrictSetup) -> list[Protection]:

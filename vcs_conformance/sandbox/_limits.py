@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import resource
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -26,6 +27,8 @@ MAXIMUM_LIMITS: Final[Limits] = Limits(
     max_file_size_mb=2048,
     max_open_files=1024,
     max_written_mb=4096,
+    max_written_files=1_000_000,
+    max_progress_events=1_000_000,
     max_frame_bytes=64 * 1024 * 1024,
 )
 
@@ -38,6 +41,8 @@ MINIMUM_LIMITS: Final[Limits] = Limits(
     max_file_size_mb=1,
     max_open_files=32,
     max_written_mb=1,
+    max_written_files=100,
+    max_progress_events=1000,
     max_frame_bytes=64 * 1024,
 )
 
@@ -113,6 +118,20 @@ def processes_of_uid(uid: int) -> int:
         except OSError:
             continue
     return count
+
+
+#: ``prlimit(1)`` long option name -> the ``resource`` constant (for ``prlimit(2)``).
+RLIMIT_OF: Final[dict[str, int]] = {
+    "cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE,
+    "nofile": resource.RLIMIT_NOFILE, "nproc": resource.RLIMIT_NPROC,
+    "core": resource.RLIMIT_CORE, "as": resource.RLIMIT_AS,
+}
+
+
+def apply_rlimits(pid: int, values: Mapping[str, tuple[int, int]]) -> None:
+    """Set ``values`` (as :func:`rlimits` returns them) on the running process ``pid``."""
+    for name, (soft, hard) in values.items():
+        resource.prlimit(pid, RLIMIT_OF[name], (soft, hard))
 
 
 def rlimits(limits: Limits, *, nproc_base: int,

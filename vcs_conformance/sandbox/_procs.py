@@ -14,6 +14,7 @@ import contextlib
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -93,6 +94,22 @@ def parent_map() -> dict[int, int]:
         if len(rest) > 1 and rest[0] not in (b"Z", b"X"):
             parents[int(name)] = int(rest[1])
     return parents
+
+
+def start_time(pid: int) -> int:
+    """When ``pid`` started, in clock ticks since boot (``/proc/<pid>/stat`` field 22).
+
+    Why not the lowest pid: pids wrap around, so an older process can have a
+    higher number than one started later.  Gone processes sort last.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return sys.maxsize
+    rest = stat[stat.rfind(b")") + 2:].split()
+    # rest[0] is field 3 (state); starttime is field 22.
+    return int(rest[19]) if len(rest) > 19 else sys.maxsize
 
 
 def descendants(root: int, parents: dict[int, int] | None = None) -> list[int]:
