@@ -238,20 +238,16 @@ def test_attack_through_the_host_fails_and_leaves_no_trace(
 
 
 def _next_call_after_fork_bomb(plugin: Any) -> str | None:
-    """The fork bomb's children are copies of the worker holding the protocol pipe.
+    """The fork bomb's children are copies of the worker: none may answer for it.
 
-    Each returns from ``synthesize`` and answers the host, so the call after
-    the attack reads a stale answer (``ProtocolError``, the worker killed)
-    and only the one after that succeeds.  The fix belongs in the worker:
-    ``os.register_at_fork(after_in_child=...)`` closing the protocol
-    descriptors, so a fork can never speak for the worker.  Until then the
-    test checks everything else and ends as an expected failure.
+    The worker closes its protocol pipe in every forked child
+    (``os.register_at_fork``), so the call right after the attack reads the
+    real worker's answer, never a stale one from a copy (``ProtocolError``).
     """
     try:
         plugin.synthesize("behave")
-    except ProtocolError:
-        return ("the call after a fork bomb read a forked worker copy's stale answer "
-                "(needs an at-fork guard in _worker.py)")
+    except ProtocolError as exc:
+        pytest.fail(f"a forked copy of the worker answered on the protocol pipe: {exc}")
     return None
 
 
