@@ -20,7 +20,6 @@ and a dead worker is started again on the next call.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import shutil
@@ -52,6 +51,7 @@ from .errors import (
     VCSError,
 )
 from .manifest import Manifest, load_manifest
+from .sandbox._limits import MAXIMUM_LIMITS, clamp_resources
 from .sandbox._written import WriteMeter
 from .workspace import Workspace, create_workspace
 
@@ -61,7 +61,8 @@ __all__ = ["DEFAULT_MAX_LIMITS", "DEFAULT_SETTINGS", "CallRecord", "LoadedPlugin
 #: What ``registry.settings`` holds unless the host is given others.
 DEFAULT_SETTINGS: Mapping[str, Any] = {"locale": "en_US", "default_sample_rate": 22050}
 #: The most a manifest's ``resources`` may ask for.
-DEFAULT_MAX_LIMITS = Limits(memory_mb=4096, cpu_seconds=3600, timeout_seconds=600.0)
+#: (One table for the whole kit: ``vcs_conformance.sandbox._limits``.)
+DEFAULT_MAX_LIMITS = MAXIMUM_LIMITS
 _MISSING: Any = object()
 
 
@@ -109,11 +110,8 @@ def worker_environment(env: PluginEnv, temp_dir: Path,
 
 
 def _clamp(limits: Limits, maxima: Limits, requested: Mapping[str, Any]) -> Limits:
-    values = {}
-    for name in ("memory_mb", "cpu_seconds", "timeout_seconds"):
-        want = requested.get(name, getattr(limits, name))
-        values[name] = type(getattr(limits, name))(min(want, getattr(maxima, name)))
-    return dataclasses.replace(limits, **values)
+    """The manifest's ``resources`` within the host's maxima (one rule for the whole kit)."""
+    return clamp_resources(requested, base=limits, maximum=maxima)
 
 
 class LoadedPlugin:
