@@ -188,8 +188,13 @@ def _unmet(schema: Any, conditions: dict[str, Any], *, examples: int = 300,
 ])
 def test_the_generator_covers_the_interesting_cases(name: str,
                                                     conditions: dict[str, Any]) -> None:
-    """Validity alone would pass a generator that always drew the same value."""
-    assert _unmet(BATTERY[name], conditions) == set()
+    """Validity alone would pass a generator that always drew the same value.
+
+    600 examples: a 64-character id is a few-percent event, and hypothesis
+    mixes constants from the kit's own source into its draws, so which
+    derandomized stream a case sees changes whenever that source does.
+    """
+    assert _unmet(BATTERY[name], conditions, examples=600) == set()
 
 
 def test_strings_cover_unicode() -> None:

@@ -8,8 +8,10 @@ module covers exactly that subset with public hypothesis API only, and
 refuses anything else *when the strategy is built* (never mid-run), naming
 the keyword and the JSON pointer where it stands.
 
-How it works: a schema location is a :class:`_Node` (contents, the
-``referencing`` resolver for relative refs, base URI and JSON pointer).
+How it works: a schema location is a :class:`~._schema_nodes.Node` (contents,
+the ``referencing`` resolver for relative refs, base URI and JSON pointer;
+the vocabulary and the errors live beside it in :mod:`._schema_nodes`,
+the strings and free-form JSON it draws in :mod:`._schema_text`).
 A strategy is built for a *conjunction* of nodes: ``$ref`` and ``allOf``
 add nodes to it, ``oneOf``/``anyOf`` split it into one conjunction per
 branch.  Keywords of all nodes are then combined per JSON type (tightest
@@ -27,7 +29,7 @@ Decisions a reader should know:
   pattern (``\\S``) draws strings that merely contain a match (texts of any
   length, not one character); a fully anchored ``^...$`` pattern is drawn
   with ``fullmatch=True`` (which also avoids Python's ``$`` matching before
-  a final newline).  Regexes are drawn over ``characters(codec="utf-8")``.
+  a final newline).  Regexes are drawn over :func:`unicode_characters`.
 * ``format`` is an annotation in 2020-12 and is ignored.
 * Objects: keys named in ``properties`` are drawn (required always,
   optional sometimes); a non-trivial ``additionalProperties`` or
@@ -47,7 +49,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any, Final
-from urllib.parse import quote, unquote, urldefrag, urljoin
+from urllib.parse import unquote, urldefrag, urljoin
 
 import hypothesis.strategies as st
 from hypothesis.strategies import SearchStrategy
@@ -57,6 +59,28 @@ from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from ._schema_nodes import (
+    ANONYMOUS,
+    SUPPORTED_KEYWORDS,
+    TRIVIAL_NOT,
+    Node,
+    SchemaStrategyError,
+    UnsatisfiableSchema,
+    UnsupportedSchemaKeyword,
+    anchored,
+    escape,
+    is_trivially_true,
+    json_key,
+)
+from ._schema_text import (
+    Text,
+    any_json,
+    default_alphabet,
+    spiced_text,
+    text_over,
+    unicode_characters,
+)
+
 __all__ = [
     "SUPPORTED_KEYWORDS",
     "SchemaStrategyError",
@@ -64,131 +88,11 @@ __all__ = [
     "UnsupportedSchemaKeyword",
     "default_alphabet",
     "from_schema",
+    "spiced_text",
+    "unicode_characters",
 ]
 
-ANNOTATIONS: Final = frozenset({
-    "$schema", "$id", "$defs", "$comment", "title", "description", "default", "examples",
-    "deprecated", "readOnly", "writeOnly", "format"})
-SUPPORTED_KEYWORDS: Final = ANNOTATIONS | frozenset({
-    "$ref", "type", "enum", "const", "properties", "required", "additionalProperties",
-    "patternProperties", "minProperties", "maxProperties", "items", "prefixItems",
-    "minItems", "maxItems", "uniqueItems", "minLength", "maxLength", "pattern", "minimum",
-    "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "oneOf", "anyOf",
-    "allOf", "not"})
-#: What a ``not`` subschema may use: anything else cannot be negated cheaply.
-_TRIVIAL_NOT: Final = ANNOTATIONS | frozenset({"type", "const", "enum", "required"})
 _TYPES: Final = ("null", "boolean", "integer", "number", "string", "array", "object")
-_ANONYMOUS: Final = "https://vcs-conformance.invalid/anonymous/"
-#: Characters uniform Unicode sampling rarely hits but text pipelines trip on:
-#: combining marks, emoji and modifiers, ZWJ, RTL letters and controls, CJK.
-_SPICE: Final = (
-    "\u0301", "\u0308", "\u0327", "\u20dd", "\U0001f600", "\U0001f44d", "\U0001f3fd",
-    "\u200d", "\u2764", "\ufe0f", "\u05e9", "\u05dc", "\u0639", "\u0644", "\u200f",
-    "\u202e", "\u061f", "\u6f22", "\u0915", "\u094d", "\u00a0", "\u3000", "\ufeff", "?",
-    "!", '"', "'", "\\", "\t",
-)
-
-
-class SchemaStrategyError(ValueError):
-    """The schema cannot be turned into a strategy; says where and why."""
-
-
-class UnsupportedSchemaKeyword(SchemaStrategyError):
-    """A keyword outside :data:`SUPPORTED_KEYWORDS`, found while building."""
-
-    def __init__(self, keyword: str, where: str, why: str = "") -> None:
-        reason = why or "the kit's generator supports only " + ", ".join(
-            sorted(SUPPORTED_KEYWORDS - ANNOTATIONS))
-        super().__init__(f"unsupported JSON Schema keyword {keyword!r} at {where}: {reason}")
-        self.keyword = keyword
-        self.pointer = where
-
-
-class UnsatisfiableSchema(SchemaStrategyError):
-    """No value satisfies the schema at ``pointer`` (e.g. minLength > maxLength)."""
-
-    def __init__(self, where: str, why: str) -> None:
-        super().__init__(f"no value satisfies the schema at {where}: {why}")
-        self.pointer = where
-
-
-def default_alphabet() -> SearchStrategy[str]:
-    """All of Unicode that UTF-8 can encode (no lone surrogates), plus spice."""
-    return st.one_of(st.characters(codec="utf-8"), st.sampled_from(_SPICE))
-
-
-def _escape(token: str | int) -> str:
-    return str(token).replace("~", "~0").replace("/", "~1")
-
-
-class _Node:
-    """One schema location: contents plus what resolves refs relative to it."""
-
-    __slots__ = ("drop", "pointer", "resolver", "schema", "uri")
-
-    def __init__(self, schema: Any, resolver: Any, uri: str, pointer: str,
-                 drop: frozenset[str] = frozenset()) -> None:
-        if isinstance(schema, Mapping) and isinstance(schema.get("$id"), str) and pointer:
-            uri = urljoin(uri, schema["$id"])
-            resolver = resolver.in_subresource(DRAFT202012.create_resource(schema))
-            pointer = ""
-        self.schema, self.resolver, self.uri, self.pointer, self.drop = (
-            schema, resolver, uri, pointer, drop)
-
-    @property
-    def where(self) -> str:
-        return f"{urldefrag(self.uri)[0]}#{quote(self.pointer, safe='/~')}"
-
-    @property
-    def location(self) -> str:
-        """For people: the document's URI (none for an anonymous root) and pointer."""
-        doc = urldefrag(self.uri)[0]
-        return ("" if doc.startswith(_ANONYMOUS) else doc) + "#" + self.pointer
-
-    @property
-    def key(self) -> tuple[str, frozenset[str]]:
-        return self.where, self.drop
-
-    def has(self, keyword: str) -> bool:
-        return isinstance(self.schema, Mapping) and keyword in self.schema \
-            and keyword not in self.drop
-
-    def get(self, keyword: str, default: Any = None) -> Any:
-        return self.schema.get(keyword, default) if self.has(keyword) else default
-
-    def child(self, *path: str | int) -> _Node:
-        value = self.schema
-        for step in path:
-            value = value[step]
-        pointer = self.pointer + "".join("/" + _escape(p) for p in path)
-        return _Node(value, self.resolver, self.uri, pointer)
-
-    def without(self, keyword: str) -> _Node:
-        return _Node(self.schema, self.resolver, self.uri, self.pointer,
-                     self.drop | {keyword})
-
-
-def _json_key(value: Any) -> Any:
-    """Hashable key with JSON Schema equality (1 == 1.0, True != 1)."""
-    if isinstance(value, bool) or value is None:
-        return ("b", value)
-    if isinstance(value, int | float):
-        return ("n", Fraction(value))
-    if isinstance(value, str):
-        return ("s", value)
-    if isinstance(value, list):
-        return ("a", tuple(_json_key(v) for v in value))
-    return ("o", frozenset((k, _json_key(v)) for k, v in value.items()))
-
-
-def _is_trivially_true(schema: Any) -> bool:
-    return schema is True or (isinstance(schema, Mapping) and set(schema) <= ANNOTATIONS)
-
-
-def _anchored(pattern: str) -> bool:
-    return pattern.startswith("^") and pattern.endswith("$") and not pattern.endswith("\\$")
-
-
 #: A per-type result: (strategy, exact) or None when the type is impossible.
 Made = tuple[SearchStrategy[Any], bool] | None
 _LITERAL_PREFIX: Final = re.compile(r"\^((?:[A-Za-z0-9_/:=@,-]|\\[.+*?()|\[\]{}^$\\/-])+)")
@@ -196,23 +100,18 @@ _LITERAL_PREFIX: Final = re.compile(r"\^((?:[A-Za-z0-9_/:=@,-]|\\[.+*?()|\[\]{}^
 
 class _Builder:
     def __init__(self, registry: Registry[Any], extra_keys: bool,
-                 alphabet: SearchStrategy[str]) -> None:
+                 text: Text) -> None:
         self.registry = registry
         self.extra_keys = extra_keys
-        self.alphabet = alphabet
+        self.text = text
         self.memo: dict[frozenset[Any], SearchStrategy[Any]] = {}
         self.building: set[frozenset[Any]] = set()
         self.validators: dict[str, Draft202012Validator] = {}
-        self.any_json: SearchStrategy[Any] = st.recursive(
-            st.none() | st.booleans() | st.integers()
-            | st.floats(allow_nan=False, allow_infinity=False) | st.text(alphabet, max_size=20),
-            lambda kids: st.lists(kids, max_size=3)
-            | st.dictionaries(st.text(alphabet, max_size=10), kids, max_size=3),
-            max_leaves=8)
+        self.any_json = any_json(text)
 
     # -- plumbing -------------------------------------------------------------
 
-    def is_valid(self, node: _Node) -> Callable[[Any], bool]:
+    def is_valid(self, node: Node) -> Callable[[Any], bool]:
         """The validator of the full schema at ``node`` (dropped keywords included)."""
         where = node.where
         if where not in self.validators:
@@ -220,7 +119,7 @@ class _Builder:
                                                           registry=self.registry)
         return self.validators[where].is_valid
 
-    def deref(self, node: _Node) -> _Node:
+    def deref(self, node: Node) -> Node:
         ref = node.schema["$ref"]
         try:
             resolved = node.resolver.lookup(ref)
@@ -231,9 +130,9 @@ class _Builder:
         if fragment and not fragment.startswith("/"):
             raise UnsupportedSchemaKeyword("$ref", node.location,
                                            f"refs to anchors ({ref!r}) are not supported")
-        return _Node(resolved.contents, resolved.resolver, uri, unquote(fragment))
+        return Node(resolved.contents, resolved.resolver, uri, unquote(fragment))
 
-    def check(self, node: _Node) -> None:
+    def check(self, node: Node) -> None:
         schema = node.schema
         if isinstance(schema, bool):
             return
@@ -244,11 +143,11 @@ class _Builder:
                 raise UnsupportedSchemaKeyword(keyword, node.child(keyword).location)
         if "not" in schema:
             sub = schema["not"]
-            if not isinstance(sub, bool) and not set(sub) <= _TRIVIAL_NOT:
+            if not isinstance(sub, bool) and not set(sub) <= TRIVIAL_NOT:
                 raise UnsupportedSchemaKeyword("not", node.child("not").location, (
                     "only 'not' over type, const, enum and required is supported"))
 
-    def build(self, nodes: Sequence[_Node]) -> SearchStrategy[Any]:
+    def build(self, nodes: Sequence[Node]) -> SearchStrategy[Any]:
         key = frozenset(n.key for n in nodes)
         if key in self.memo:
             return self.memo[key]
@@ -264,8 +163,8 @@ class _Builder:
 
     # -- the conjunction --------------------------------------------------------
 
-    def _build(self, nodes: Sequence[_Node]) -> SearchStrategy[Any]:
-        flat: list[_Node] = []
+    def _build(self, nodes: Sequence[Node]) -> SearchStrategy[Any]:
+        flat: list[Node] = []
         stack = list(reversed(nodes))
         seen: set[tuple[str, frozenset[str]]] = set()
         while stack:
@@ -293,7 +192,7 @@ class _Builder:
                     return self._branches(flat, node, comb)
         return self._plain(flat)
 
-    def _branches(self, flat: list[_Node], node: _Node, comb: str) -> SearchStrategy[Any]:
+    def _branches(self, flat: list[Node], node: Node, comb: str) -> SearchStrategy[Any]:
         rest = [n for n in flat if n is not node] + [node.without(comb)]
         options: list[SearchStrategy[Any]] = []
         problems: list[str] = []
@@ -309,7 +208,7 @@ class _Builder:
             strategy = strategy.filter(self.is_valid(node))
         return strategy
 
-    def _plain(self, flat: list[_Node]) -> SearchStrategy[Any]:
+    def _plain(self, flat: list[Node]) -> SearchStrategy[Any]:
         where = flat[0].location
         checks = [self.is_valid(n) for n in flat]
         for node in flat:
@@ -350,14 +249,14 @@ class _Builder:
 
     # -- per JSON type: (strategy, exact) or None when the type is impossible ---
 
-    def _null(self, flat: list[_Node]) -> Made:
+    def _null(self, flat: list[Node]) -> Made:
         return st.none(), True
 
-    def _boolean(self, flat: list[_Node]) -> Made:
+    def _boolean(self, flat: list[Node]) -> Made:
         return st.booleans(), True
 
     @staticmethod
-    def _bounds(flat: list[_Node]) -> tuple[Fraction | None, bool, Fraction | None, bool]:
+    def _bounds(flat: list[Node]) -> tuple[Fraction | None, bool, Fraction | None, bool]:
         lo: Fraction | None = None
         hi: Fraction | None = None
         lo_ex = hi_ex = False
@@ -381,10 +280,10 @@ class _Builder:
         return ilo, ihi
 
     @staticmethod
-    def _steps(flat: list[_Node]) -> list[Fraction]:
+    def _steps(flat: list[Node]) -> list[Fraction]:
         return [Fraction(n.get("multipleOf")) for n in flat if n.has("multipleOf")]
 
-    def _integer(self, flat: list[_Node]) -> Made:
+    def _integer(self, flat: list[Node]) -> Made:
         lo, lo_ex, hi, hi_ex = self._bounds(flat)
         ilo, ihi = self._int_range(lo, lo_ex, hi, hi_ex)
         if ilo is not None and ihi is not None and ilo > ihi:
@@ -401,7 +300,7 @@ class _Builder:
             return None
         return st.integers(klo, khi).map(lambda k: k * m), True
 
-    def _number(self, flat: list[_Node]) -> Made:
+    def _number(self, flat: list[Node]) -> Made:
         lo, lo_ex, hi, hi_ex = self._bounds(flat)
         ints = self._integer(flat)
         steps = self._steps(flat)
@@ -428,14 +327,14 @@ class _Builder:
             return floats, exact
         return st.one_of(floats, ints[0]), exact and ints[1]
 
-    def _string(self, flat: list[_Node]) -> Made:
+    def _string(self, flat: list[Node]) -> Made:
         lo = max((n.get("minLength") for n in flat if n.has("minLength")), default=0)
         hi = min((n.get("maxLength") for n in flat if n.has("maxLength")), default=None)
         if hi is not None and lo > hi:
             return None
         patterns = [p for p in (n.get("pattern") for n in flat) if p is not None]
         if not patterns:
-            return self._with_long(st.text(self.alphabet, min_size=lo, max_size=hi), lo, hi,
+            return self._with_long(self.text(lo, hi), lo, hi,
                                    None), True
         for node in flat:
             if node.has("pattern"):
@@ -444,10 +343,10 @@ class _Builder:
                 except re.error as exc:
                     raise SchemaStrategyError(f"pattern at {node.child('pattern').location} is "
                                               f"not a Python regex: {exc}") from None
-        regex_alphabet = st.characters(codec="utf-8")
+        regex_alphabet = unicode_characters()
 
         def drawn(p: str) -> SearchStrategy[str]:
-            return st.from_regex(p, fullmatch=_anchored(p), alphabet=regex_alphabet)
+            return st.from_regex(p, fullmatch=anchored(p), alphabet=regex_alphabet)
 
         prefixes = [m.group(1) for p in patterns if (m := _LITERAL_PREFIX.fullmatch(p))]
         others = [p for p in patterns if not _LITERAL_PREFIX.fullmatch(p)]
@@ -476,7 +375,7 @@ class _Builder:
         pattern still matches.
         """
         free_left = pattern is None or not pattern.startswith("^")
-        free_right = pattern is None or not _anchored("^" + pattern)
+        free_right = pattern is None or not anchored("^" + pattern)
         top = min(5000, hi if hi is not None else 5000)
         if top < 100 or not (free_left or free_right):
             return strategy
@@ -486,11 +385,11 @@ class _Builder:
             pad = (chunk * (length // len(chunk) + 1))[: max(0, length - len(core))]
             return pad + core if (left and free_left) or not free_right else core + pad
 
-        long = st.tuples(strategy, st.text(self.alphabet, min_size=1, max_size=16),
+        long = st.tuples(strategy, self.text(1, 16),
                          st.integers(max(lo, 100), top), st.booleans()).map(grow)
         return st.one_of(strategy, strategy, strategy, long)
 
-    def _array(self, flat: list[_Node]) -> Made:
+    def _array(self, flat: list[Node]) -> Made:
         lo = max((n.get("minItems") for n in flat if n.has("minItems")), default=0)
         hi: int | None = min((n.get("maxItems") for n in flat if n.has("maxItems")),
                              default=None)
@@ -500,7 +399,7 @@ class _Builder:
                 cap = len(node.get("prefixItems", []))
                 hi = cap if hi is None else min(hi, cap)
 
-        def at(i: int) -> list[_Node] | None:
+        def at(i: int) -> list[Node] | None:
             out = []
             for node in flat:
                 prefix = node.get("prefixItems", [])
@@ -526,7 +425,7 @@ class _Builder:
         tail = None if tail_need is None else self.build(tail_need)
         if not heads and tail is not None:
             return st.lists(tail, min_size=lo, max_size=hi,
-                            unique_by=_json_key if unique else None), True
+                            unique_by=json_key if unique else None), True
         if lo > len(heads) and tail is None:
             return None
         n_heads = len(heads)
@@ -543,10 +442,10 @@ class _Builder:
 
         strategy: SearchStrategy[list[Any]] = arrays()
         if unique:
-            strategy = strategy.filter(lambda a: len({_json_key(v) for v in a}) == len(a))
+            strategy = strategy.filter(lambda a: len({json_key(v) for v in a}) == len(a))
         return strategy, True
 
-    def _object(self, flat: list[_Node]) -> Made:
+    def _object(self, flat: list[Node]) -> Made:
         names: dict[str, None] = {}
         for node in flat:
             names.update(dict.fromkeys(node.get("properties", {})))
@@ -555,8 +454,8 @@ class _Builder:
         patterns = [(re.compile(p), n.child("patternProperties", p))
                     for n in flat for p in n.get("patternProperties", {})]
 
-        def need(key: str) -> list[_Node] | None:
-            out: list[_Node] = []
+        def need(key: str) -> list[Node] | None:
+            out: list[Node] = []
             for node in flat:
                 handled = False
                 if key in node.get("properties", {}):
@@ -592,41 +491,52 @@ class _Builder:
         for node in flat:
             if isinstance(node.get("additionalProperties"), Mapping):
                 self.build([node.child("additionalProperties")])
-        keys = st.one_of(sources).filter(lambda k: k not in names)
+        extra_keys = st.lists(st.one_of(sources).filter(lambda k: k not in names),
+                              max_size=3, unique=True)
+        # An extra key's constraint depends only on which patternProperties it
+        # matches: resolve each combination once, not once per drawn key.
+        by_matches: dict[tuple[bool, ...], SearchStrategy[Any] | None] = {}
+
+        def value_for(key: str) -> SearchStrategy[Any] | None:
+            matches = tuple(bool(regex.search(key)) for regex, _ in patterns)
+            if matches not in by_matches:
+                constraint = need(key)
+                try:
+                    by_matches[matches] = None if constraint is None else self.build(constraint)
+                except SchemaStrategyError:
+                    by_matches[matches] = None
+            return by_matches[matches]
 
         @st.composite
         def objects(draw: st.DrawFn) -> dict[str, Any]:
             out = dict(draw(base))
-            for key in draw(st.lists(keys, max_size=3, unique=True)):
-                constraint = need(key)
-                if constraint is not None:
-                    try:
-                        out[key] = draw(self.build(constraint))
-                    except SchemaStrategyError:
-                        continue
+            for key in draw(extra_keys):
+                value = value_for(key)
+                if value is not None:
+                    out[key] = draw(value)
             return out
 
         return objects(), True
 
-    def _key_sources(self, flat: list[_Node],
-                     patterns: Iterable[tuple[re.Pattern[str], _Node]]
+    def _key_sources(self, flat: list[Node],
+                     patterns: Iterable[tuple[re.Pattern[str], Node]]
                      ) -> list[SearchStrategy[str]]:
         sources: list[SearchStrategy[str]] = []
-        regex_alphabet = st.characters(codec="utf-8")
+        regex_alphabet = unicode_characters()
         for regex, pnode in patterns:
             if pnode.schema is not False and (self.extra_keys
-                                              or not _is_trivially_true(pnode.schema)):
+                                              or not is_trivially_true(pnode.schema)):
                 sources.append(st.from_regex(regex, alphabet=regex_alphabet))
         if any(n.get("additionalProperties") is False for n in flat):
             return sources
         shaped = any(n.has(k) for n in flat
                      for k in ("properties", "patternProperties", "additionalProperties"))
         mapping = any(n.has("additionalProperties")
-                      and not _is_trivially_true(n.get("additionalProperties")) for n in flat)
+                      and not is_trivially_true(n.get("additionalProperties")) for n in flat)
         if mapping or not shaped:
-            sources.append(st.text(self.alphabet, max_size=12))
+            sources.append(self.text(0, 12))
         elif self.extra_keys:
-            sources.append(st.text(self.alphabet, max_size=8).map(lambda s: "x_" + s))
+            sources.append(self.text(0, 8).map(lambda s: "x_" + s))
         return sources
 
 
@@ -638,8 +548,9 @@ def from_schema(schema: Mapping[str, Any] | bool, *, registry: Registry[Any] | N
     ``registry`` holds the other schemas ``$ref`` may name by ``$id``.
     ``extra_keys`` sometimes adds unknown ``x_...`` keys where the schema
     allows them.  ``string_alphabet`` draws the characters of strings and
-    keys (default :func:`default_alphabet`); ``pattern`` strings always
-    draw from ``characters(codec="utf-8")``.  Raises
+    keys (default: all of Unicode with spice, see :func:`spiced_text`);
+    ``pattern`` strings always
+    draw from :func:`unicode_characters`.  Raises
     :class:`UnsupportedSchemaKeyword`, :class:`UnsatisfiableSchema` or
     :class:`SchemaStrategyError` now, never while drawing.
     """
@@ -649,16 +560,16 @@ def from_schema(schema: Mapping[str, Any] | bool, *, registry: Registry[Any] | N
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        where = "/" + "/".join(_escape(p) for p in exc.path) if exc.path else "the root"
+        where = "/" + "/".join(escape(p) for p in exc.path) if exc.path else "the root"
         raise SchemaStrategyError(f"not a valid 2020-12 schema at {where}: {exc.message}") \
             from None
     base: Registry[Any] = registry if registry is not None else Registry()
     uri = schema.get("$id") if isinstance(schema, Mapping) else None
     if not isinstance(uri, str):
-        uri = f"{_ANONYMOUS}{uuid.uuid4().hex}.json"
+        uri = f"{ANONYMOUS}{uuid.uuid4().hex}.json"
     resource = Resource.from_contents(schema, default_specification=DRAFT202012)
     full = base.with_resource(uri, resource).crawl()
-    root = _Node(schema, full.resolver(base_uri=uri), uri, "")
-    alphabet = default_alphabet() if string_alphabet is None else string_alphabet
-    builder = _Builder(full, extra_keys, alphabet)
+    root = Node(schema, full.resolver(base_uri=uri), uri, "")
+    text = spiced_text if string_alphabet is None else text_over(string_alphabet)
+    builder = _Builder(full, extra_keys, text)
     return builder.build([root])

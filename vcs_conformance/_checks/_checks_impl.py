@@ -7,6 +7,8 @@ with the evidence, or ``CheckSkipped`` with the reason.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import warnings
 from collections.abc import Callable
 from itertools import count
@@ -146,6 +148,8 @@ def _load_stage(run: PluginRun) -> tuple[str, VCSError] | None:
         return ("install", exc)
     except PluginLoadError as exc:
         stage = str(exc.details.get("stage", "import"))
+        if stage == "discover":
+            return ("discover", exc)
         return ("register" if stage in ("register", "hooks") else "import", exc)
     except (PluginTimeout, PluginCrashed, ResourceLimitExceeded) as exc:
         return ("import", exc)
@@ -166,11 +170,61 @@ def package_install(run: PluginRun, spec: CheckSpec, result: CheckResult) -> Non
     if stage and stage[0] == "install":
         raise _fail_load("the plugin installed into a fresh isolated env with its locked "
                          "versions and dependencies", stage[1], run)
+    env = getattr(run._plugin, "env", None)
+    if env is not None and env.kind != "isolated":
+        unmet = _unmet_requirements(run)
+        if unmet:
+            raise CheckFailed("the plugin's dependencies met by this interpreter "
+                              "(--vcs-env=current installs nothing)", "; ".join(unmet),
+                              example=list(run.manifest.python_dependencies)
+                              if run.manifest else None)
+
+
+def _unmet_requirements(run: PluginRun) -> list[str]:
+    """Requirements of the wheel and the manifest that this interpreter does not satisfy."""
+    from importlib import metadata
+    from zipfile import ZipFile
+
+    from packaging.markers import default_environment
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    texts = list(run.manifest.python_dependencies) if run.manifest else []
+    with contextlib.suppress(CheckSkipped, OSError, KeyError), ZipFile(built_wheel(run)) as zf:
+        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        from email.parser import HeaderParser
+
+        headers = HeaderParser().parsestr(zf.read(meta).decode("utf-8", "replace"))
+        texts += headers.get_all("Requires-Dist") or []
+    unmet = []
+    env = {k: str(v) for k, v in default_environment().items()}
+    for text in texts:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if req.marker is not None and not req.marker.evaluate({**env, "extra": ""}):
+            continue
+        try:
+            have = metadata.version(req.name)
+        except metadata.PackageNotFoundError:
+            unmet.append(f"{text}: not installed")
+            continue
+        if req.specifier and not req.specifier.contains(have, prereleases=True):
+            unmet.append(f"{text}: {have} is installed")
+    return unmet
+
+
+def _skip_if_undiscovered(check_id: str, stage: tuple[str, VCSError] | None) -> None:
+    """The entry point itself is broken: package-entry-point's finding, reported once."""
+    if stage and stage[0] == "discover":
+        raise CheckSkipped(f"{check_id} needs package-entry-point, which failed: "
+                           f"{stage[1].message}")
 
 
 @check("register-import")
 def register_import(run: PluginRun, spec: CheckSpec, result: CheckResult) -> None:
     stage = _load_stage(run)
+    _skip_if_undiscovered("register-import", stage)
     if stage and stage[0] == "import":
         raise _fail_load("the entry module to import inside the sandbox in time", stage[1],
                          run)
@@ -179,6 +233,7 @@ def register_import(run: PluginRun, spec: CheckSpec, result: CheckResult) -> Non
 @check("register-hooks")
 def register_hooks(run: PluginRun, spec: CheckSpec, result: CheckResult) -> None:
     stage = _load_stage(run)
+    _skip_if_undiscovered("register-hooks", stage)
     if stage:
         raise _fail_load("register(registry) to return a dict of known hooks (init, "
                          "preprocess, train, synthesize), callables of the right arity",
@@ -191,11 +246,18 @@ def register_hooks(run: PluginRun, spec: CheckSpec, result: CheckResult) -> None
 
 # -- hooks -----------------------------------------------------------------------
 
+def _rejection(exc: Any) -> str:
+    """``ValueError: message``, said once (the host's message may already say it)."""
+    message = str(getattr(exc, "message", exc))
+    kind = str(getattr(exc, "remote_type", "ValueError"))
+    return message if message.startswith(kind) else f"{kind}: {message}"
+
+
 def _must_accept(run: PluginRun, hook: str, *args: Any, **kw: Any) -> Any:
     verdict, value = run.call(hook, *args, **kw)
     if verdict != "ok":
         raise CheckFailed(f"{hook} to accept valid input",
-                          f"ValueError: {value.message}", example=list(args), hook=hook,
+                          _rejection(value), example=list(args), hook=hook,
                           log_tail=_log(run), details={"call": run.last_call})
     return value
 
@@ -238,6 +300,13 @@ def _accepts_empty(schema: Any) -> bool:
     return bool(Draft202012Validator(dict(schema)).is_valid({}))
 
 
+#: One small, plain dataset tried first: a defect that shows on every input fails at
+#: once, instead of after shrinking generated datasets with real audio.
+_EDGE_ROWS = [[pay.DatasetRow("edge1", "Hello world.", sample_rate=22050, duration_s=0.3),
+               pay.DatasetRow("edge2", "A second, longer sentence.", sample_rate=22050,
+                              duration_s=0.4)]]
+
+
 def _new_dataset(run: PluginRun, rows: list[Any]) -> str:
     return write_dataset(run.workspace, f"ds{next(_names):05d}", rows)
 
@@ -264,7 +333,7 @@ def preprocess_valid(run: PluginRun, spec: CheckSpec, result: CheckResult) -> No
                                   example=rel, hook="preprocess",
                                   details={"call": run.last_call})
             del ref
-    _examples(run, spec, result, pay.dataset_rows(), body)
+    _examples(run, spec, result, pay.dataset_rows(), body, edges=_EDGE_ROWS)
 
 
 @check("preprocess-invalid")
@@ -288,6 +357,10 @@ def _check_progress(events: list[tuple[float, str]], *, finished: bool,
     last = -1.0
     for index, (percent, status) in enumerate(events):
         where = f"event {index} ({percent!r}, {status!r})"
+        if isinstance(percent, bool) or not isinstance(percent, int | float) \
+                or not math.isfinite(percent):
+            raise CheckFailed("progress percent a finite number", where, example=example,
+                              hook="train", details={"call": run.last_call})
         if not 0 <= percent <= 100:
             raise CheckFailed("progress percent in [0, 100]", where, example=example,
                               hook="train", details={"call": run.last_call})
@@ -306,12 +379,20 @@ def _check_progress(events: list[tuple[float, str]], *, finished: bool,
 
 def _train(run: PluginRun, dataset: Any, plugin: Any = None) -> tuple[str, Any,
                                                                        list[tuple[float, str]]]:
+    """``("ok" | "rejected" | "broken", value or error, progress events)``.
+
+    "broken" (the call crashed, hung or returned an invalid Model) is
+    train-valid's finding; train-progress judges the events it saw anyway.
+    """
     events: list[tuple[float, str]] = []
 
     def on_progress(percent: float, status: str = "running") -> None:
         events.append((percent, status))
 
-    verdict, value = run.call("train", dataset, plugin=plugin, on_progress=on_progress)
+    try:
+        verdict, value = run.call("train", dataset, plugin=plugin, on_progress=on_progress)
+    except CheckFailed as exc:
+        return "broken", exc, events
     return verdict, value, events
 
 
@@ -320,10 +401,10 @@ def train_progress(run: PluginRun, spec: CheckSpec, result: CheckResult) -> None
     def body(rows: list[Any]) -> None:
         dataset = _valid_dataset(run, rows)
         verdict, _value, events = _train(run, dataset)
-        # A rejected valid dataset is train-valid's finding; progress is judged on
-        # the events so far, without the "ends at 100" rule.
+        # A rejected or broken call is train-valid's finding; progress is judged
+        # on the events so far, without the "ends at 100" rule.
         _check_progress(events, finished=verdict == "ok", example=dataset, run=run)
-    _examples(run, spec, result, pay.dataset_rows(max_rows=3), body)
+    _examples(run, spec, result, pay.dataset_rows(max_rows=3), body, edges=_EDGE_ROWS)
 
 
 @check("train-valid")
@@ -331,11 +412,13 @@ def train_valid(run: PluginRun, spec: CheckSpec, result: CheckResult) -> None:
     def body(rows: list[Any]) -> None:
         dataset = _valid_dataset(run, rows)
         verdict, value, _ = _train(run, dataset)
+        if verdict == "broken":
+            raise value
         if verdict != "ok":
-            raise CheckFailed("train to accept a valid Dataset", f"ValueError: {value.message}",
+            raise CheckFailed("train to accept a valid Dataset", _rejection(value),
                               example=dataset, hook="train", log_tail=_log(run),
                               details={"call": run.last_call})
-    _examples(run, spec, result, pay.dataset_rows(max_rows=3), body)
+    _examples(run, spec, result, pay.dataset_rows(max_rows=3), body, edges=_EDGE_ROWS)
 
 
 @check("train-invalid")
@@ -384,12 +467,13 @@ def lifecycle_pipeline(run: PluginRun, spec: CheckSpec, result: CheckResult) -> 
                else expected_dataset(run.workspace, rel))
     model = None
     if "train" in hooks:
-        verdict, value, events = _train(run, dataset)
+        verdict, value, _events = _train(run, dataset)
+        if verdict == "broken":
+            raise value
         if verdict != "ok":
             raise CheckFailed("train to accept the Dataset preprocess returned",
-                              f"ValueError: {value.message}", example=dataset, hook="train",
+                              _rejection(value), example=dataset, hook="train",
                               log_tail=_log(run), details={"call": run.last_call})
-        _check_progress(events, finished=True, example=dataset, run=run)
         model = value["model"]
     if "synthesize" in hooks:
         config = {"model": model} if model else {}
@@ -400,10 +484,14 @@ def lifecycle_pipeline(run: PluginRun, spec: CheckSpec, result: CheckResult) -> 
 @check("hygiene")
 def hygiene(run: PluginRun, spec: CheckSpec, result: CheckResult) -> None:
     hooks = run.plugin().hooks
+    # The probes only give the plugin a chance to misbehave; what they return is
+    # the other checks' business (an invalid output is not a hygiene defect).
     if "synthesize" in hooks:
-        run.call("synthesize", "Hygiene probe.", {})
+        with contextlib.suppress(CheckFailed):
+            run.call("synthesize", "Hygiene probe.", {})
     if "preprocess" in hooks:
-        run.call("preprocess", _new_dataset(run, [pay.DatasetRow("h1", "Probe.")]))
+        with contextlib.suppress(CheckFailed):
+            run.call("preprocess", _new_dataset(run, [pay.DatasetRow("h1", "Probe.")]))
     result.examples += 1
     if run.hygiene:
         raise CheckFailed("no process left behind and no write outside cache/, models/, "

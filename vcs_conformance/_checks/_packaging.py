@@ -20,13 +20,11 @@ from typing import Any
 from .._api import ENTRY_POINT_GROUP
 from ._outcome import CheckFailed, CheckSkipped
 
-_CACHE: dict[int, Path] = {}
-
 
 def built_wheel(run: Any) -> Path:
-    key = id(run)
-    if key in _CACHE:
-        return _CACHE[key]
+    cached: Path | None = getattr(run, "_built_wheel", None)
+    if cached is not None:
+        return cached
     handle = Path(run.handle)
     if handle.suffix == ".whl" and handle.is_file():
         wheel = handle
@@ -34,7 +32,7 @@ def built_wheel(run: Any) -> Path:
         wheel = _cached_build(run, handle)
     else:
         wheel = _installed_wheel(run)
-    _CACHE[key] = wheel
+    run._built_wheel = wheel
     return wheel
 
 

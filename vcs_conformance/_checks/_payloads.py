@@ -9,10 +9,18 @@ Every strategy also carries *edge examples* that always run first (explicit
 ``@example``s): a question, a 300+ character text, non-ASCII scripts, each
 declared voice and sample rate.  Defects that only such inputs trigger must
 be found at the derandomized ``ci`` profile, every time, not by luck.
+
+Strategies are built once per process and shared (``functools.cache``,
+keyed by what the manifest declares): hypothesis validates a strategy the
+first time it is used, which for schema-generated ones (regexes, character
+classes) costs far more than drawing from it, so a strategy rebuilt per
+check, or worse per example, paid that again and again.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +30,7 @@ import hypothesis.strategies as st
 from hypothesis.strategies import SearchStrategy
 
 from .. import schemas
-from .._schema_strategies import from_schema
+from .._schema_strategies import from_schema, unicode_characters
 from ..workspace import DatasetRow
 
 __all__ = ["EDGE_TEXTS", "TEXTS", "DatasetRow", "Invalid", "configs", "dataset_rows",
@@ -58,30 +66,56 @@ def _texts() -> SearchStrategy[str]:
 TEXTS = _texts()
 
 
+#: voice_config keys whose valid values come from the manifest, not the schema (SPEC 5).
+_MANIFEST_KEYS = ("model", "voice", "sample_rate")
+
+
 def voice_configs(api: str, *, voices: Sequence[str] | None,
                   sample_rates: Sequence[int] | None,
                   model: str | None = None) -> SearchStrategy[dict[str, Any]]:
     """Valid ``voice_config`` objects of ``api`` for a plugin with this manifest.
 
     ``voice`` and ``sample_rate`` are drawn from the manifest's lists, and
-    left out without them (SPEC 5); ``model`` is ``model`` or absent.
+    left out without them (SPEC 5); ``model`` is ``model`` or absent.  One
+    strategy per distinct manifest, shared by every check that asks.
     """
-    base = from_schema(schemas.load_schema("voice_config", api), registry=schemas.registry(),
+    return _voice_configs(api, _frozen(voices), _frozen(sample_rates), model)
+
+
+def _frozen(values: Sequence[Any] | None) -> tuple[Any, ...] | None:
+    return None if values is None else tuple(values)
+
+
+@functools.cache
+def _schema_voice_configs(api: str) -> SearchStrategy[dict[str, Any]]:
+    """The schema's own keys (``rate``/``speed``, ``pitch``, extra keys), generated.
+
+    The keys the manifest decides are taken out of the schema first: drawn
+    from the schema and then replaced, they only cost time (the ``model``
+    path alone is a regex over all of Unicode).
+    """
+    schema = schemas.load_schema("voice_config", api)
+    props = {k: v for k, v in schema.get("properties", {}).items() if k not in _MANIFEST_KEYS}
+    return from_schema({**schema, "properties": props}, registry=schemas.registry(),
                        extra_keys=True)
 
-    @st.composite
-    def build(draw: st.DrawFn) -> dict[str, Any]:
-        config = dict(draw(base))
-        config.pop("model", None)
-        for key, choices in (("voice", voices), ("sample_rate", sample_rates)):
-            config.pop(key, None)
-            if choices and draw(st.booleans()):
-                config[key] = draw(st.sampled_from(list(choices)))
-        if model is not None:
-            config["model"] = model
-        return config
 
-    return build()
+@functools.cache
+def _voice_configs(api: str, voices: tuple[str, ...] | None,
+                   sample_rates: tuple[int, ...] | None,
+                   model: str | None) -> SearchStrategy[dict[str, Any]]:
+    optional: dict[str, SearchStrategy[Any]] = {}
+    if voices:
+        optional["voice"] = st.sampled_from(voices)
+    if sample_rates:
+        optional["sample_rate"] = st.sampled_from(sample_rates)
+    fixed = {"model": st.just(model)} if model is not None else {}
+    manifest_part = st.fixed_dictionaries(fixed, optional=optional)
+
+    def merge(parts: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+        return {**parts[0], **parts[1]}
+
+    return st.tuples(_schema_voice_configs(api), manifest_part).map(merge)
 
 
 def edge_voice_configs(voices: Sequence[str] | None,
@@ -104,13 +138,20 @@ class Invalid:
 def invalid_synthesize(api: str, *, voices: Sequence[str] | None,
                        sample_rates: Sequence[int] | None) -> SearchStrategy[Invalid]:
     """SPEC 5's invalid synthesize inputs, each with a valid rest."""
+    return _invalid_synthesize(api, _frozen(voices), _frozen(sample_rates))
+
+
+@functools.cache
+def _invalid_synthesize(api: str, voices: tuple[str, ...] | None,
+                        sample_rates: tuple[int, ...] | None) -> SearchStrategy[Invalid]:
     rate_key = "rate" if api == "1.2" else "speed"
     blank = st.text(" \t\n\r\u00a0\u2003\u3000", min_size=0, max_size=20)
     bad_rate = st.one_of(st.floats(max_value=0.2499, allow_nan=False, allow_infinity=False),
                          st.floats(min_value=4.0001, allow_nan=False, allow_infinity=False))
     bad_pitch = st.one_of(st.floats(max_value=-12.0001, allow_nan=False, allow_infinity=False),
                           st.floats(min_value=12.0001, allow_nan=False, allow_infinity=False))
-    bad_voice = st.text(min_size=1, max_size=20).filter(lambda v: v not in (voices or ()))
+    bad_voice = st.text(unicode_characters(), min_size=1, max_size=20).filter(
+        lambda v: v not in (voices or ()))
     bad_rates = st.integers(1, 200_000).filter(lambda r: r not in (sample_rates or ()))
     missing_model = st.text(string.ascii_lowercase, min_size=1, max_size=12).map(
         lambda n: f"models/does-not-exist-{n}.bin")
@@ -156,7 +197,21 @@ def configs(config_schema: Mapping[str, Any] | None) -> SearchStrategy[dict[str,
     """Valid ``init`` configs: from ``config_schema``, else just ``{}`` (SPEC 5)."""
     if config_schema is None:
         return st.just({})
-    return from_schema(config_schema)
+    key = _schema_key(config_schema)
+    return from_schema(config_schema) if key is None else _configs(key)
+
+
+def _schema_key(schema: Mapping[str, Any]) -> str | None:
+    """Canonical JSON of a schema, the cache key; None when it is not plain JSON."""
+    try:
+        return json.dumps(schema, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+
+
+@functools.cache
+def _configs(key: str) -> SearchStrategy[dict[str, Any]]:
+    return from_schema(json.loads(key))
 
 
 def invalid_configs(config_schema: Mapping[str, Any]) -> SearchStrategy[Invalid]:
@@ -165,26 +220,38 @@ def invalid_configs(config_schema: Mapping[str, Any]) -> SearchStrategy[Invalid]
     Drawn by mutating valid configs and kept only when the schema really
     rejects them, so a permissive schema yields no false "invalid" input.
     """
+    key = _schema_key(config_schema)
+    return _invalid_configs(config_schema) if key is None else _cached_invalid_configs(key)
+
+
+@functools.cache
+def _cached_invalid_configs(key: str) -> SearchStrategy[Invalid]:
+    return _invalid_configs(json.loads(key))
+
+
+def _invalid_configs(config_schema: Mapping[str, Any]) -> SearchStrategy[Invalid]:
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(dict(config_schema))
     props = dict(config_schema.get("properties", {}))
     required = list(config_schema.get("required", []))
-    wrong = st.one_of(st.just([1, 2]), st.just({"nested": True}), st.just("text"),
-                      st.just(12345), st.just(None), st.just(True))
+    valid = configs(config_schema)
+    wrong = st.sampled_from([[1, 2], {"nested": True}, "text", 12345, None, True])
+    moves = []
+    if props:
+        moves.append("retype")
+    if required:
+        moves.append("drop")
+    if config_schema.get("additionalProperties") is False:
+        moves.append("extra")
+    moves.append("not-object")
 
     @st.composite
     def mutate(draw: st.DrawFn) -> Invalid:
-        config = dict(draw(configs(config_schema)))
-        moves = []
-        if props:
-            moves.append("retype")
-        if required:
-            moves.append("drop")
-        if config_schema.get("additionalProperties") is False:
-            moves.append("extra")
-        moves.append("not-object")
         move = draw(st.sampled_from(moves))
+        if move == "not-object":
+            return Invalid("not an object", (draw(st.sampled_from([[], "config", 3])),))
+        config = dict(draw(valid))
         if move == "retype":
             key = draw(st.sampled_from(sorted(props)))
             config[key] = draw(wrong)
@@ -193,40 +260,45 @@ def invalid_configs(config_schema: Mapping[str, Any]) -> SearchStrategy[Invalid]
             key = draw(st.sampled_from(required))
             config.pop(key, None)
             why = f"required {key!r} missing"
-        elif move == "extra":
+        else:
             config["zz_not_in_schema"] = 1
             why = "a key the schema does not allow"
-        else:
-            return Invalid("not an object", (draw(st.sampled_from([[], "config", 3])),))
         return Invalid(why, (config,))
 
     return mutate().filter(lambda inv: not validator.is_valid(inv.args[0]))
 
 
-_ID = st.from_regex(r"[A-Za-z0-9_-]{1,24}", fullmatch=True)
-_ROW_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="|\n\r\x85\u2028\u2029",
+#: ``[A-Za-z0-9_-]{1,24}`` (SPEC 4 allows 64), drawn as one string rather than
+#: through ``from_regex``, which draws a regex character by character.
+_ID = st.text(string.ascii_letters + string.digits + "_-", min_size=1, max_size=24)
+#: Any Unicode but what breaks an LJSpeech row: ``|``, line breaks, controls.
+_ROW_TEXT = st.text(st.characters(exclude_characters="|\n\r\x85\u2028\u2029",
                                   exclude_categories=("Cs", "Cc")),
                     min_size=1, max_size=60).filter(lambda t: t.strip() != "")
 RATES = st.one_of(st.sampled_from([8000, 16000, 22050, 24000, 44100, 48000]),
                   st.integers(8000, 48000))
+#: One row: id, text, normalized text, duration, F0, "shares the dataset's rate"
+#: (4 in 5), its own rate otherwise.
+_ROW = st.tuples(_ID, _ROW_TEXT, st.none() | _ROW_TEXT, st.floats(0.05, 1.2),
+                 st.floats(80, 260), st.integers(0, 4), RATES)
 
 
-@st.composite
-def dataset_rows(draw: st.DrawFn, max_rows: int = 4) -> list[DatasetRow]:
-    """Rows of a valid LJSpeech dataset: unique ids, real audio, one rate or several."""
-    ids = draw(st.lists(_ID, min_size=1, max_size=max_rows, unique_by=str.lower))
-    rate = draw(RATES)
-    rows = []
-    for ident in ids:
-        row_rate = rate if draw(st.integers(0, 4)) else draw(RATES)
-        rows.append(DatasetRow(
-            id=ident, text=draw(_ROW_TEXT),
-            normalized_text=draw(st.none() | _ROW_TEXT),
-            sample_rate=row_rate,
-            duration_s=draw(st.floats(0.05, 1.2)),
-            f0_hz=draw(st.floats(80, 260)),
-        ))
-    return rows
+@functools.cache
+def dataset_rows(max_rows: int = 4) -> SearchStrategy[list[DatasetRow]]:
+    """Rows of a valid LJSpeech dataset: unique ids, real audio, one rate or several.
+
+    Ids are unique ignoring case (a dataset must survive a case-insensitive
+    file system).  One shared strategy per ``max_rows``.
+    """
+    def build(parts: tuple[int, list[tuple[Any, ...]]]) -> list[DatasetRow]:
+        rate, rows = parts
+        return [DatasetRow(id=ident, text=text, normalized_text=normalized,
+                           sample_rate=rate if shared else own, duration_s=duration,
+                           f0_hz=f0)
+                for ident, text, normalized, duration, f0, shared, own in rows]
+
+    rows = st.lists(_ROW, min_size=1, max_size=max_rows, unique_by=lambda r: r[0].lower())
+    return st.tuples(RATES, rows).map(build)
 
 
 def invalid_datasets(dataset: Mapping[str, Any], api: str) -> SearchStrategy[Invalid]:

@@ -59,6 +59,14 @@ def replay(bundle_path: Path, run: Any) -> str:
         if src.is_dir() and not dst.exists():
             shutil.copytree(src, dst)
     hook, args, check = bundle["hook"], bundle["args"], bundle["check"]
+    if check == "shim-equivalence":
+        from ._shimcheck import compare
+
+        native_args = bundle.get("native_args")
+        if not isinstance(native_args, list):
+            raise BundleError(f"{bundle_path}: a shim-equivalence bundle needs 'native_args'")
+        compare(run, run.native_plugin(), run.plugin(), hook, native_args, args)
+        return f"{check}: native and shimmed {hook} agree now"
     events: list[tuple[float, str]] = []
     kw: dict[str, Any] = {}
     if hook == "train":

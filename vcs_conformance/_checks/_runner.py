@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import shlex
 import shutil
 import time
@@ -32,6 +31,7 @@ from ..manifest import Manifest, load_manifest
 from ..workspace import Workspace, create_workspace
 from ._catalogue import BY_ID, CheckSpec
 from ._outcome import CheckFailed, CheckResult, CheckSkipped
+from ._rowatch import ReadOnlyWatch, Snapshot
 from ._settings import Settings
 
 Outcome = tuple[str, Any]  # ("ok", result) or ("rejected", InvalidInputRejected)
@@ -64,6 +64,7 @@ class PluginRun:
         self.hygiene: list[str] = []
         self.calls: list[dict[str, Any]] = []
         self.last_call: dict[str, Any] | None = None
+        self._ro_watch: ReadOnlyWatch | None = None
         self._host: Any = None
         self._plugin: Any = None
         self._load_error: VCSError | None = None
@@ -138,9 +139,12 @@ class PluginRun:
             provider = IsolatedEnvProvider(offline=self.settings.offline,
                                            find_links=self.settings.find_links,
                                            install_system_deps=self.settings.install_system_deps)
+        # Progress is judged by train-progress itself (strict_progress=False), so
+        # a progress defect fails that check, not train-valid as well.
         return PluginHost(core_version=core_version, workspace=self.workspace.root,
                           shim_window=self.settings.shim_window, launcher=launcher,
-                          env_provider=provider, shim_steps=self.shim_steps)
+                          env_provider=provider, shim_steps=self.shim_steps,
+                          strict_progress=False)
 
     def plugin(self) -> Any:
         """The loaded plugin on the core under test, or the error that stopped it."""
@@ -165,6 +169,8 @@ class PluginRun:
         return self._native[1]
 
     def close(self) -> None:
+        if self._ro_watch is not None:
+            self._ro_watch.close()
         for holder in (self._host, self._native[0] if self._native else None):
             if holder is not None:
                 with contextlib.suppress(Exception):
@@ -179,7 +185,7 @@ class PluginRun:
         record = {"hook": hook, "args": list(args), "core": target.decision.core_version
                   if getattr(target, "decision", None) else self.core_version}
         self.last_call = record
-        before = _snapshot(self.workspace)
+        before = self._read_only_snapshot()
         started = time.perf_counter()
         try:
             if hook == "train":
@@ -190,27 +196,41 @@ class PluginRun:
         except InvalidInputRejected as exc:
             outcome = ("rejected", exc)
         except VCSError as exc:
+            expected = (f"{hook} to return a valid result (SPEC 4-5)"
+                        if exc.code == "output-invalid"
+                        else f"{hook} to return or raise ValueError")
             raise CheckFailed(
-                expected=f"{hook} to return or raise ValueError",
+                expected=expected,
                 seen=f"{type(exc).__name__} [{exc.code}]: {exc.message}",
                 example=record["args"], hook=hook, log_tail=_tail(target),
                 details={"call": record, "error": exc.to_json()}) from None
+        except ValueError as exc:  # the host refused to send it: not strict JSON
+            raise CheckFailed(
+                expected=f"arguments for {hook} that the core can send (strict JSON)",
+                seen=f"the host refused them: {exc}", example=repr(record["args"])[:600],
+                hook=hook, details={"call": {**record, "args": []}}) from None
         finally:
             record["seconds"] = round(time.perf_counter() - started, 4)
             self._hygiene_after(target, hook, before)
         return outcome
 
-    def _hygiene_after(self, target: Any, hook: str, before: dict[str, str]) -> None:
+    def _read_only_snapshot(self) -> Snapshot:
+        """The workspace outside the read-write areas (walked only when it changed)."""
+        if self._ro_watch is None:
+            self._ro_watch = ReadOnlyWatch(self.workspace.root)
+        return self._ro_watch.current()
+
+    def _hygiene_after(self, target: Any, hook: str, before: Snapshot) -> None:
         leftover = []
         last = getattr(target, "last_call", None)
         if last is not None:
             leftover = list(getattr(last, "leftover_pids", []) or [])
         if leftover:
             self.hygiene.append(f"{hook}: processes left running after the call: {leftover}")
-        after = _snapshot(self.workspace)
+        after = self._read_only_snapshot()
+        if after is before or after == before:
+            return
         for path in sorted(set(before) | set(after)):
-            if path.split("/", 1)[0] in ("cache", "models", "outputs"):
-                continue
             if before.get(path) != after.get(path):
                 change = ("created" if path not in before else
                           "deleted" if path not in after else "modified")
@@ -319,6 +339,7 @@ class PluginRun:
             "check": spec.id,
             "hook": call.get("hook"),
             "args": call.get("args"),
+            "native_args": call.get("native_args"),
             "core_version": self.core_version,
             "plugin_api": self.manifest.api_version if self.manifest else None,
             "shim_chain": list(self.decision.chain) if self.decision else [],
@@ -406,38 +427,6 @@ def _strings(value: Any) -> Iterator[str]:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-_RW_AREAS = frozenset({"cache", "models", "outputs"})
-
-
-def _snapshot(ws: Workspace) -> dict[str, str]:
-    """Relative path -> size:mtime:mode of every entry outside the read-write areas.
-
-    Walks with ``os.scandir`` and never descends into ``cache/``, ``models/``
-    or ``outputs/``, which grow with every call: the walk costs what the
-    read-only part of the workspace holds, not what the plugin wrote.
-    """
-    out: dict[str, str] = {}
-    stack = [("", str(ws.root))]
-    while stack:
-        prefix, directory = stack.pop()
-        try:
-            entries = list(os.scandir(directory))
-        except OSError:
-            continue
-        for entry in entries:
-            rel = prefix + entry.name
-            if not prefix and entry.name in _RW_AREAS:
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            out[rel] = f"{st.st_size}:{st.st_mtime_ns}:{st.st_mode}"
-            if entry.is_dir(follow_symlinks=False):
-                stack.append((rel + "/", entry.path))
-    return out
 
 
 __all__ = ["IncompatiblePlugin", "PluginRun"]

@@ -51,6 +51,45 @@ def _result_facts(run: Any, value: Any) -> tuple[int, float]:
     return int(value["sample_rate"]), float(value["duration_s"])
 
 
+def compare(run: Any, native: Any, shimmed: Any, hook: str, native_args: list[Any],
+            core_args: list[Any]) -> None:
+    """One payload natively and through the chain; ``CheckFailed`` when they disagree.
+
+    Used by the check and by its replay, so a bundle reproduces the verdict.
+    """
+    api = run.manifest.api_version
+    call = {"hook": hook, "args": core_args, "native_args": native_args}
+
+    def differ(what: str, a: Any, b: Any) -> CheckFailed:
+        return CheckFailed(f"the same {what} natively (core of API {api}) and through the "
+                           f"chain {' -> '.join(run.decision.chain)}",
+                           f"native: {a!r}\n    through the chain: {b!r}", example=core_args,
+                           hook=hook, details={"call": call})
+
+    if hook == "synthesize":
+        v1, r1 = run.call("synthesize", *native_args, plugin=native)
+        v2, r2 = run.call("synthesize", *core_args, plugin=shimmed)
+        if v1 != v2:
+            raise differ("verdict", v1, v2)
+        if v1 == "ok":
+            (rate1, len1), (rate2, len2) = _result_facts(run, r1), _result_facts(run, r2)
+            if rate1 != rate2 or abs(len1 - len2) > 0.010:
+                raise differ("Result (rate, seconds)", (rate1, len1), (rate2, len2))
+        return
+    ev1: list[Any] = []
+    ev2: list[Any] = []
+    v1, _ = run.call("train", *native_args, plugin=native,
+                     on_progress=lambda p, s="running": ev1.append((p, s)))
+    v2, _ = run.call("train", *core_args, plugin=shimmed,
+                     on_progress=lambda p, s="running": ev2.append((p, s)))
+    if v1 != v2:
+        raise differ("verdict", v1, v2)
+    if [p for p, _ in ev1] != [p for p, _ in ev2]:
+        raise differ("progress sequence", ev1, ev2)
+    if parse_api(api) >= (1, 1) and ev1 != ev2:
+        raise differ("progress statuses", ev1, ev2)
+
+
 def shim_equivalence(run: Any, spec: Any, result: CheckResult) -> None:
     if not run.shimmed:
         raise CheckSkipped("no shim chain serves this plugin on this core")
@@ -74,42 +113,17 @@ def shim_equivalence(run: Any, spec: Any, result: CheckResult) -> None:
         raise CheckSkipped("the plugin has neither synthesize nor train: nothing the shims "
                            "translate")
 
-    def differ(what: str, payload: Any, a: Any, b: Any) -> CheckFailed:
-        return CheckFailed(f"the same {what} natively (core of API {api}) and through the "
-                           f"chain {' -> '.join(run.decision.chain)}",
-                           f"native: {a!r}\n    through the chain: {b!r}", example=payload,
-                           details={"call": run.last_call})
-
     def body(case: tuple[Any, ...]) -> None:
         kind = case[0]
         if kind in ("synthesize", "synthesize-invalid"):
             text, config = (case[1], case[2]) if kind == "synthesize" else case[1].args
-            v1, r1 = run.call("synthesize", text, config, plugin=native)
-            v2, r2 = run.call("synthesize", text, upgrade_voice_config(config, api, core_api),
-                              plugin=shimmed)
-            if v1 != v2:
-                raise differ("verdict", [text, config], v1, v2)
-            if v1 == "ok":
-                (rate1, len1), (rate2, len2) = _result_facts(run, r1), _result_facts(run, r2)
-                if rate1 != rate2 or abs(len1 - len2) > 0.010:
-                    raise differ("Result (rate, seconds)", [text, config], (rate1, len1),
-                                 (rate2, len2))
+            compare(run, native, shimmed, "synthesize", [text, config],
+                    [text, upgrade_voice_config(config, api, core_api)])
         else:
             _counter[0] += 1
             rel = write_dataset(run.workspace, f"shim{_counter[0]:05d}", case[1])
             core_ds = downgrade_dataset(expected_dataset(run.workspace, rel), core_api)
-            ev1: list[Any] = []
-            ev2: list[Any] = []
-            v1, _ = run.call("train", downgrade_dataset(core_ds, api), plugin=native,
-                             on_progress=lambda p, s="running": ev1.append((p, s)))
-            v2, _ = run.call("train", core_ds, plugin=shimmed,
-                             on_progress=lambda p, s="running": ev2.append((p, s)))
-            if v1 != v2:
-                raise differ("verdict", core_ds, v1, v2)
-            if [p for p, _ in ev1] != [p for p, _ in ev2]:
-                raise differ("progress sequence", core_ds, ev1, ev2)
-            if parse_api(api) >= (1, 1) and ev1 != ev2:
-                raise differ("progress statuses", core_ds, ev1, ev2)
+            compare(run, native, shimmed, "train", [downgrade_dataset(core_ds, api)], [core_ds])
 
     s = run.settings
     run_examples(profile=s.profile, examples=s.examples_for(None), seed=s.seed, result=result,

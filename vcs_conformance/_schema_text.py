@@ -1,0 +1,112 @@
+"""The strings the schema generator draws: all of Unicode, spiced, and free-form JSON.
+
+Split out of :mod:`._schema_strategies`.  Why these are their own module:
+they decide what plugins see of Unicode (combining marks, emoji, RTL, CJK,
+quotes, lone-surrogate-free), and they are where the generator's cost per
+example hides (hypothesis draws a ``one_of`` alphabet character by
+character), so they are shared, cached objects.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, Final
+
+import hypothesis.strategies as st
+from hypothesis.strategies import SearchStrategy
+
+__all__ = ["Text", "any_json", "default_alphabet", "spiced_text", "text_over",
+           "unicode_characters"]
+
+#: Draws strings of (min_size, max_size).
+Text = Callable[[int, int | None], SearchStrategy[str]]
+
+#: Characters uniform Unicode sampling rarely hits but text pipelines trip on:
+#: combining marks, emoji and modifiers, ZWJ, RTL letters and controls, CJK.
+_SPICE: Final = (
+    "\u0301", "\u0308", "\u0327", "\u20dd", "\U0001f600", "\U0001f44d", "\U0001f3fd",
+    "\u200d", "\u2764", "\ufe0f", "\u05e9", "\u05dc", "\u0639", "\u0644", "\u200f",
+    "\u202e", "\u061f", "\u6f22", "\u0915", "\u094d", "\u00a0", "\u3000", "\ufeff", "?",
+    "!", '"', "'", "\\", "\t",
+)
+_POSITIONS: Final = 1 << 13  # where a spice character goes, modulo the length
+
+
+@functools.cache
+def unicode_characters() -> SearchStrategy[str]:
+    """Every code point UTF-8 can encode: all of Unicode but the surrogates.
+
+    Why not ``characters(codec="utf-8")``, the same set: hypothesis computes
+    a codec's character set by encoding all 1.1 million code points (about
+    3 s, cached only in the ``.hypothesis`` folder of the current working
+    directory, so paid again in every fresh checkout or CI job), while
+    excluding the category ``Cs`` is a table lookup.  One shared object, so
+    hypothesis validates it once per process.
+    """
+    return st.characters(exclude_categories=["Cs"])
+
+
+@functools.cache
+def default_alphabet() -> SearchStrategy[str]:
+    """All of Unicode that UTF-8 can encode (no lone surrogates), plus spice.
+
+    A character strategy for callers that want one; the generator's own
+    strings come from :func:`spiced_text`, which draws the same characters
+    far faster.
+    """
+    return st.one_of(unicode_characters(), st.sampled_from(_SPICE))
+
+
+@functools.cache
+def spiced_text(min_size: int = 0, max_size: int | None = None) -> SearchStrategy[str]:
+    """Strings over all of Unicode with up to four spice characters swapped in.
+
+    Why not ``st.text(default_alphabet())``: an alphabet that is a
+    ``one_of`` makes hypothesis draw a string character by character (tens
+    of microseconds each), while a plain character class is one choice for
+    the whole string.  So the string is drawn over
+    :func:`unicode_characters` and then up to four positions are replaced
+    by :data:`_SPICE` characters (combining marks, emoji, ZWJ, RTL, CJK,
+    quotes), which keeps the length, hence ``minLength``/``maxLength``.
+    Shared per size pair, so hypothesis validates each once per process.
+    """
+    plain = st.text(unicode_characters(), min_size=min_size, max_size=max_size)
+    if max_size == 0:
+        return plain
+    # One integer per swap encodes which spice character and where (one choice, not three).
+    swaps = st.lists(st.integers(0, len(_SPICE) * _POSITIONS - 1), max_size=4)
+
+    def season(parts: tuple[str, list[int]]) -> str:
+        text, codes = parts
+        if not text or not codes:
+            return text
+        chars = list(text)
+        for code in codes:
+            spice, position = divmod(code, _POSITIONS)
+            chars[position % len(chars)] = _SPICE[spice]
+        return "".join(chars)
+
+    return st.tuples(plain, swaps).map(season)
+
+
+@functools.lru_cache(maxsize=8)
+def any_json(text: Text) -> SearchStrategy[Any]:
+    """Free-form JSON, two levels deep (``{"type": "object"}``, unconstrained extra keys).
+
+    Scalars (every JSON type, strings over all of Unicode) and arrays or
+    objects of them.  Not ``st.recursive``: deeper values cost several
+    times more to draw and find nothing a plugin that ignores unknown keys
+    (SPEC 4) would trip on that these do not.
+    """
+    leaf = (st.none() | st.booleans() | st.integers()
+            | st.floats(allow_nan=False, allow_infinity=False) | text(0, 20))
+    return leaf | st.lists(leaf, max_size=3) | st.dictionaries(text(0, 10), leaf, max_size=3)
+
+
+def text_over(alphabet: SearchStrategy[str]) -> Text:
+    """Strings over a caller's alphabet (``from_schema(string_alphabet=...)``)."""
+    @functools.cache
+    def text(min_size: int, max_size: int | None) -> SearchStrategy[str]:
+        return st.text(alphabet, min_size=min_size, max_size=max_size)
+    return text
