@@ -31,6 +31,7 @@ _SPICE: Final = (
     "!", '"', "'", "\\", "\t",
 )
 _POSITIONS: Final = 1 << 13  # where a spice character goes, modulo the length
+_SWAP_CODES: Final = 1 + len(_SPICE) * _POSITIONS  # 0: no swap
 
 
 @functools.cache
@@ -60,13 +61,13 @@ def default_alphabet() -> SearchStrategy[str]:
 
 @functools.cache
 def spiced_text(min_size: int = 0, max_size: int | None = None) -> SearchStrategy[str]:
-    """Strings over all of Unicode with up to four spice characters swapped in.
+    """Strings over all of Unicode with up to two spice characters swapped in.
 
     Why not ``st.text(default_alphabet())``: an alphabet that is a
     ``one_of`` makes hypothesis draw a string character by character (tens
     of microseconds each), while a plain character class is one choice for
     the whole string.  So the string is drawn over
-    :func:`unicode_characters` and then up to four positions are replaced
+    :func:`unicode_characters` and then up to two positions are replaced
     by :data:`_SPICE` characters (combining marks, emoji, ZWJ, RTL, CJK,
     quotes), which keeps the length, hence ``minLength``/``maxLength``.
     Shared per size pair, so hypothesis validates each once per process.
@@ -74,17 +75,19 @@ def spiced_text(min_size: int = 0, max_size: int | None = None) -> SearchStrateg
     plain = st.text(unicode_characters(), min_size=min_size, max_size=max_size)
     if max_size == 0:
         return plain
-    # One integer per swap encodes which spice character and where (one choice, not three).
-    swaps = st.lists(st.integers(0, len(_SPICE) * _POSITIONS - 1), max_size=4)
+    # One integer encodes up to two swaps (each: none, or which spice character
+    # where): one choice for hypothesis instead of a list of them.
+    swaps = st.integers(0, _SWAP_CODES ** 2 - 1)
 
-    def season(parts: tuple[str, list[int]]) -> str:
-        text, codes = parts
-        if not text or not codes:
+    def season(parts: tuple[str, int]) -> str:
+        text, code = parts
+        if not text or not code:
             return text
         chars = list(text)
-        for code in codes:
-            spice, position = divmod(code, _POSITIONS)
-            chars[position % len(chars)] = _SPICE[spice]
+        for swap in divmod(code, _SWAP_CODES):
+            if swap:
+                spice, position = divmod(swap - 1, _POSITIONS)
+                chars[position % len(chars)] = _SPICE[spice]
         return "".join(chars)
 
     return st.tuples(plain, swaps).map(season)
