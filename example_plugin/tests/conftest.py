@@ -21,8 +21,16 @@ from helpers import Progress, record_dataset
 
 from vcs_example_espeak import plugin
 
-if shutil.which("espeak-ng") is None:  # pragma: no cover - depends on the machine
-    pytest.exit("espeak-ng is not installed: apt-get install espeak-ng", returncode=4)
+
+@pytest.fixture(autouse=True)
+def _espeak_ng_installed() -> None:
+    """Checked when a test runs, not at import: ``pytest --vcs-plugin=.
+    --vcs-install-system-deps`` installs espeak-ng (the manifest's system
+    dependency) while the session starts, after this file is imported."""
+    if shutil.which("espeak-ng") is None:  # pragma: no cover - depends on the machine
+        pytest.fail("espeak-ng is not installed: apt-get install espeak-ng "
+                    "(or run with --vcs-plugin=. --vcs-install-system-deps)", pytrace=False)
+
 
 class FakeRegistry:
     """The read-only registry of SPEC 3, reduced to what a plugin can observe."""
