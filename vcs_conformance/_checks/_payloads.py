@@ -54,13 +54,26 @@ EDGE_TEXTS: tuple[str, ...] = (
 _SENTENCE_ALPHABET = string.ascii_letters + string.digits + " .,;:!?'\"-()"
 
 
+#: Words of the scripts real engines trip over, mixed into generated texts so that
+#: every run meets them, whatever the hypothesis version's uniform draws favour.
+_SCRIPT_WORDS: tuple[str, ...] = (
+    "hello", "voice", "Straße", "naïve", "e\u0301te\u0301", "a\u0308\u0301",
+    "\u6f22\u5b57", "\u4f60\u597d", "\u3053\u3093\u306b\u3061\u306f", "\ud55c\uad6d\uc5b4",
+    "\u05e9\u05dc\u05d5\u05dd", "\u0645\u0631\u062d\u0628\u0627", "\u200f\u05d0",
+    "\u0928\u092e\u0938\u094d\u0924\u0947", "\U0001f44b\U0001f3fd", "\U0001f600",
+    "\U0001f468\u200d\U0001f469\u200d\U0001f467", "\U0001f1eb\U0001f1f7", "?", "!?",
+    "\u00a0", "...", "42",
+)
+
+
 def _texts() -> SearchStrategy[str]:
     text_schema = {"$ref": schemas.schema_uri("defs") + "#/$defs/text"}
     generated = from_schema(text_schema, registry=schemas.registry())
     sentences = st.text(_SENTENCE_ALPHABET, min_size=1, max_size=300)
     long_texts = st.text(_SENTENCE_ALPHABET + "\n", min_size=301, max_size=5000)
+    scripts = st.lists(st.sampled_from(_SCRIPT_WORDS), min_size=1, max_size=12).map(" ".join)
     valid = schemas.defs_validator("text")
-    return st.one_of(sentences, generated, long_texts).filter(valid.is_valid)
+    return st.one_of(sentences, scripts, generated, long_texts).filter(valid.is_valid)
 
 
 TEXTS = _texts()
