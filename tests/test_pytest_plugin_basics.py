@@ -185,3 +185,26 @@ def test_unknown_suite_is_a_usage_error(pytester: pytest.Pytester, tmp_path: Pat
     result = pytester.runpytest(f"--vcs-plugin={make_plugin(tmp_path)}", "--vcs-suite=0.1")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "unknown suite version '0.1'" in result.stderr.str()
+
+
+@pytest.mark.parametrize(("plugin", "message"), [
+    ("/no/such/plugin", "--vcs-plugin=/no/such/plugin: no such project directory, wheel or sdist"),
+    ("no-such-distribution", "no installed distribution or vcs.plugins entry point"),
+])
+def test_a_plugin_that_names_nothing_is_a_usage_error(pytester: pytest.Pytester, plugin: str,
+                                                      message: str) -> None:
+    """Not 18 skips and exit 0: a green run in which nothing ran."""
+    result = pytester.runpytest(f"--vcs-plugin={plugin}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_unwritable_report_fails_before_the_run(pytester: pytest.Pytester,
+                                                tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = pytester.runpytest(f"--vcs-plugin={make_plugin(tmp_path)}",
+                                f"--vcs-report={blocker}/report.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"--vcs-report={blocker}/report.json: cannot create" in result.stderr.str()

@@ -11,6 +11,7 @@ State lives in ``config.stash``; settings are shown in the report header.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,9 +70,45 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     try:
         checks_for_suite(settings.suite)
+        for handle in settings.plugins:
+            _check_handle(handle)
+        if settings.report is not None:
+            _check_writable(settings.report, "--vcs-report")
         config.stash[STATE] = _State(config, settings)
     except (ExpectationsError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _check_handle(handle: str) -> None:
+    """A plugin that names nothing is a usage error, not a run of 18 skips that exits 0."""
+    from importlib import metadata
+
+    from packaging.utils import canonicalize_name
+
+    if Path(handle).exists():
+        return
+    looks_like_path = "/" in handle or handle.endswith((".whl", ".tar.gz", ".zip"))
+    if not looks_like_path:
+        wanted = canonicalize_name(handle)
+        for ep in metadata.entry_points(group="vcs.plugins"):
+            dist = ep.dist.name if ep.dist is not None else ""
+            if ep.name == handle or canonicalize_name(dist) == wanted:
+                return
+    raise ValueError(
+        f"--vcs-plugin={handle}: no such project directory, wheel or sdist"
+        + ("" if looks_like_path else ", and no installed distribution or vcs.plugins entry "
+           "point of that name") + " (give a path, or install the plugin first)")
+
+
+def _check_writable(path: Path, flag: str) -> None:
+    """Fail before the run, not after it, when a report cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{flag}={path}: cannot create {path.parent}: "
+                         f"{exc.strerror or exc}") from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"{flag}={path}: not writable")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -267,7 +304,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if s.report is not None:
         headers = {run.name: run.report_info() for run in state.runners.values()}
-        write_report(s.report, s, state.accounting, headers)
+        try:
+            write_report(s.report, s, state.accounting, headers)
+        except OSError as exc:
+            state.accounting.notes.append(f"--vcs-report: could not write {s.report}: "
+                                          f"{exc.strerror or exc}")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if s.update_expect and s.expect is not None:
         failed, passed = state.accounting.failed_and_passed()
         write_expectations(s.expect, state.expectations, failed, passed)
