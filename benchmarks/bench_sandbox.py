@@ -28,6 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _pinning import one_cpu
+
 from vcs_conformance._seams import Launcher, SubprocessLauncher
 from vcs_conformance.host import PluginHost
 from vcs_conformance.sandbox import make_launcher
@@ -122,7 +124,8 @@ def main() -> int:
             plugins = {level: host.load(project) for level, host in hosts.items()}
             for plugin in plugins.values():
                 plugin.init({})
-            n = _noop(plugins, args.calls)
+            with one_cpu():  # see benchmarks/_pinning.py
+                n = _noop(plugins, args.calls)
         finally:
             for host in hosts.values():
                 host.close()

@@ -266,12 +266,15 @@ def test_a_worker_started_from_a_short_lived_thread_survives_it(strict, tmp_path
         run.worker.close()  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("refused", ["rlimits", "cgroup"])
 def test_a_worker_that_cannot_be_confined_never_runs(strict, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """If the held child cannot be confined, the start fails clearly and nothing is left.
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     refused: str) -> None:
+    """If a held process cannot be confined, the start fails clearly and nothing is left.
 
-    (bwrap's --block-fd reads end-of-file as "go": the launcher kills the child
-    before the descriptor closes.)
+    Two holds: bwrap #1's child for the rlimits, the sandbox's init (held by
+    bwrap #2) for the cgroup.  bwrap's --block-fd reads end-of-file as "go":
+    the launcher kills the sandbox before the descriptor closes.
     """
     from vcs_conformance.errors import SandboxUnavailable
     from vcs_conformance.sandbox import _bwrap
@@ -283,8 +286,12 @@ def test_a_worker_that_cannot_be_confined_never_runs(strict, tmp_path: Path,  # 
     def refuse(*args: object) -> None:
         raise OSError(13, "refused on purpose")
 
-    monkeypatch.setattr(WorkerCgroup, "add", refuse)
-    monkeypatch.setattr(_bwrap, "apply_rlimits", refuse)
+    if refused == "cgroup":
+        if strict.setup.cgroup is None:
+            pytest.skip("no cgroup on this host")
+        monkeypatch.setattr(WorkerCgroup, "add", refuse)
+    else:
+        monkeypatch.setattr(_bwrap, "apply_rlimits", refuse)
     from vcs_conformance.sandbox import _procs
 
     with pytest.raises(SandboxUnavailable, match="could not be confined"):

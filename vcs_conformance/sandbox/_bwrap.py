@@ -4,22 +4,27 @@ Layout of one launch (host running as root, the CI container case)::
 
     bwrap #1 as root: builds the filesystem view (it can read paths under
     0700 directories such as a pyenv in /root); its child then blocks on
-    --block-fd while the host puts it in the worker cgroup and sets its
-    rlimits (prlimit(2)), so both hold before anything else runs
+    --block-fd while the host sets its rlimits (prlimit(2): the host may
+    lack CAP_SYS_RESOURCE, so it sets them while the child is still its
+    own uid), which everything below inherits
       -> setpriv --reuid 65534: drops to an unprivileged uid, so the kernel
          enforces RLIMIT_NPROC (it exempts root, and a sandbox user mapped
          onto host root *is* root to it)
         -> bwrap #2 as 65534: new user (nested ones disabled), PID, IPC,
            UTS, cgroup and network namespaces, --new-session,
-           --die-with-parent, no capabilities, fresh /proc and /dev
+           --die-with-parent, no capabilities, fresh /proc and /dev; its
+           child (the PID namespace's init) then blocks on --block-fd while
+           the host puts it in the worker cgroup and sets its rlimits
+           (prlimit(2)), so both hold before the worker is forked
           -> python -I worker
 
-Why the host, not ``sh`` and ``prlimit``, confines bwrap #1's child: two
-fewer programs to start, and the cgroup attach's RCU grace period (6-9 ms
-measured, see :meth:`WorkerCgroup.prewarm`) is started on a thread before the
-launch and overlaps it.  The remaining start-up cost is the chain itself:
-two bwrap (two mount namespaces, one of them with five more namespaces),
-one setpriv (benchmarks/bench_sandbox.py measures it).
+Why the host confines the held processes, not ``sh`` and ``prlimit`` at
+the head of the chain: two fewer programs to start, and most of the chain
+(bwrap #1's mounts, setpriv, bwrap #2) runs while the cgroup attach's RCU grace period (6-9 ms
+measured, see :meth:`WorkerCgroup.prewarm`), started on a thread before the
+launch, runs out; the attach then finds it over and takes 0.2-0.5 ms.  Only
+the sandbox's init and what it forks are confined: the two bwrap monitors
+and setpriv above it run no plugin code.
 
 A host that is not root runs ``[sh (joins a delegated cgroup) ->] prlimit ->
 one bwrap`` with all of it.  Paths are bound at their host locations, so
@@ -186,28 +191,29 @@ def worker_rlimits(spec: WorkerSpec, setup: StrictSetup,
 
 def build_argv(spec: WorkerSpec, setup: StrictSetup, info_fd: int,
                cgroup: WorkerCgroup | None, *, outer_info_fd: int = -1,
-               block_fd: int = -1) -> list[str]:
+               outer_block_fd: int = -1, block_fd: int = -1) -> list[str]:
     """The full command line for one sandboxed worker (see the module docstring).
 
-    A root host (``setup.setpriv``) passes ``outer_info_fd`` and ``block_fd``:
-    bwrap #1 reports its child there and holds it until the host has
-    confined it (:meth:`StrictLauncher._release`).
+    A root host (``setup.setpriv``) passes ``outer_info_fd`` and
+    ``outer_block_fd`` (bwrap #1 reports its child there and holds it for
+    the rlimits) and ``block_fd`` (bwrap #2 holds the sandbox's init there
+    for the cgroup); see :meth:`StrictLauncher._confine`.
     """
     cwd = str(spec.workspace or spec.temp_dir)
     inner = [setup.bwrap, *_namespace_args(spec, info_fd)]
     argv: list[str] = []
     if setup.setpriv:
-        if outer_info_fd < 0 or block_fd < 0:
-            raise ValueError("a root host confines bwrap #1's child: pass outer_info_fd "
-                             "and block_fd")
+        if min(outer_info_fd, outer_block_fd, block_fd) < 0:
+            raise ValueError("a root host confines the sandbox while bwrap holds it: pass "
+                             "outer_info_fd, outer_block_fd and block_fd")
         # /proc for bwrap #2's uid_map; /dev as one bind: bwrap #2 makes its own.
         argv += [setup.bwrap, "--die-with-parent", "--info-fd", str(outer_info_fd),
-                 "--block-fd", str(block_fd), *filesystem_args(spec),
+                 "--block-fd", str(outer_block_fd), *filesystem_args(spec),
                  "--bind", "/proc", "/proc", "--dev-bind", "/dev", "/dev", "--remount-ro", "/",
                  "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
                  "--", setup.setpriv, "--reuid", str(NOBODY), "--regid", str(NOBODY),
                  "--clear-groups", "--inh-caps=-all", "--no-new-privs", "--"]
-        inner += ["--bind", "/", "/", *_inner_fs_args(spec)]
+        inner += ["--block-fd", str(block_fd), "--bind", "/", "/", *_inner_fs_args(spec)]
     else:
         if cgroup is not None:
             join = ('while [ "$1" != -- ]; do echo $$ > "$1" || exit 126; shift; done; '
@@ -394,13 +400,15 @@ class StrictLauncher:
         info_r, info_w = os.pipe()
         rooted = self.setup.setpriv is not None
         outer_r, outer_w = os.pipe() if rooted else (-1, -1)
+        outer_block_r, outer_block_w = os.pipe() if rooted else (-1, -1)
         block_r, block_w = os.pipe() if rooted else (-1, -1)
-        extra = (info_w, outer_w, block_r) if rooted else (info_w,)
+        extra = (info_w, outer_w, outer_block_r, block_r) if rooted else (info_w,)
+        mine = (info_r, outer_r, outer_block_w, block_w)
         try:
             # Counted now, while the cgroup's grace period runs, not while bwrap waits.
             limits = worker_rlimits(spec, self.setup, cgroup) if rooted else {}
             argv = build_argv(spec, self.setup, info_w, cgroup, outer_info_fd=outer_w,
-                              block_fd=block_r)
+                              outer_block_fd=outer_block_r, block_fd=block_r)
 
             def spawn() -> subprocess.Popen[bytes]:
                 with open(spec.stdout_path, "ab") as out, open(spec.stderr_path, "ab") as err:
@@ -411,7 +419,7 @@ class StrictLauncher:
 
             proc = _procs.on_spawner_thread(spawn)
         except BaseException:
-            for fd in (info_r, outer_r, block_w):
+            for fd in mine:
                 if fd >= 0:
                     os.close(fd)
             raise
@@ -419,12 +427,10 @@ class StrictLauncher:
             for fd in extra:
                 os.close(fd)
         if rooted:
-            try:
-                self._release(proc, spec, limits, cgroup, outer_r, block_w)
-            except BaseException:
-                os.close(info_r)
-                raise
-        init_pid = _child_pid(info_r)
+            init_pid = self._confine(proc, spec, info_r, limits, cgroup, outer_r,
+                                     outer_block_w, block_w)
+        else:
+            init_pid = _child_pid(info_r)
         worker = SandboxedWorker(proc, init_pid=init_pid, cgroup=cgroup,
                                  temp_dir=Path(spec.temp_dir))
         if init_pid is None:
@@ -437,31 +443,45 @@ class StrictLauncher:
                      "plugin starts outside the sandbox; report the message above")
         return worker
 
-
-    def _release(self, proc: subprocess.Popen[bytes], spec: WorkerSpec,
+    def _confine(self, proc: subprocess.Popen[bytes], spec: WorkerSpec, info_r: int,
                  limits: dict[str, tuple[int, int]], cgroup: WorkerCgroup | None,
-                 outer_r: int, block_w: int) -> None:
-        """Confine bwrap #1's held child (cgroup, rlimits), then let it go on.
+                 outer_r: int, outer_block_w: int, block_w: int) -> int | None:
+        """Confine the held sandbox, then let it go on; the sandbox init's pid.
 
-        On any failure the child is killed *before* its block descriptor
-        closes: bwrap reads end-of-file as "go", unconfined.
+        Two holds: bwrap #1's child (still root, like the host) gets the
+        rlimits, everything below inherits them; bwrap #2's child, the PID
+        namespace's init, joins the cgroup before it forks the worker.  By
+        the time the init is held the cgroup attach's grace period has run
+        out on the prewarm thread.  On any failure the sandbox is killed
+        *before* a block descriptor closes: bwrap reads end-of-file as "go",
+        unconfined.  None (nothing to confine) when bwrap failed before
+        forking: the caller reports bwrap's own message.
         """
         child: int | None = None
+        init_pid: int | None = None
         try:
             child = _child_pid(outer_r)
+            outer_r = -1
             if child is None:
-                raise OSError("bubblewrap reported no child")
-            if cgroup is not None:
-                cgroup.add(child)
+                raise _NotStarted
             apply_rlimits(child, limits)
+            os.write(outer_block_w, b"x")
+            init_pid = _child_pid(info_r)
+            info_r = -1
+            if init_pid is None:
+                raise _NotStarted
+            if cgroup is not None:
+                cgroup.add(init_pid)
             os.write(block_w, b"x")
+            return init_pid
         except BaseException as exc:
-            if child is not None:
-                _procs.kill_all([child])
+            _procs.kill_all([pid for pid in (init_pid, child) if pid is not None])
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(5)
+            if isinstance(exc, _NotStarted):
+                return None
             if isinstance(exc, OSError):
                 raise SandboxUnavailable(
                     f"the sandbox could not be confined before it started: {exc}; "
@@ -470,7 +490,13 @@ class StrictLauncher:
                          "rlimits (it runs as root here)") from exc
             raise
         finally:
-            os.close(block_w)
+            for fd in (outer_r, info_r, outer_block_w, block_w):
+                if fd >= 0:
+                    os.close(fd)
+
+
+class _NotStarted(Exception):
+    """bwrap reported no child: it failed before forking (its stderr says why)."""
 
 
 def _child_pid(fd: int, timeout: float = 30.0) -> int | None:
