@@ -6,11 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from vcs_conformance._seams import Limits
 from vcs_conformance.errors import OutputInvalid, ResourceLimitExceeded
 from vcs_conformance.host import PluginHost
-from vcs_conformance.sandbox import _written
+from vcs_conformance.sandbox import _written, _written_index
 from vcs_conformance.sandbox._written import MAX_DEPTH, WriteMeter
 
 
@@ -30,7 +32,7 @@ def _limits(mb: int = 1, files: int = 10) -> Limits:
 def meter(request: pytest.FixtureRequest, ws: Path,
           monkeypatch: pytest.MonkeyPatch) -> WriteMeter:
     if request.param == "walk-always":
-        monkeypatch.setattr(_written._Inotify, "create", classmethod(lambda cls: None))
+        monkeypatch.setattr(_written.Inotify, "create", classmethod(lambda cls: None))
     m = WriteMeter(ws)
     request.addfinalizer(m.close)
     return m
@@ -117,8 +119,8 @@ def test_nothing_changed_means_no_walk(ws: Path) -> None:
         (ws / "outputs" / "sub").mkdir()
         (ws / "outputs" / "sub" / "f").write_text("x")
         assert meter.begin(_limits()).check() is None
-        assert meter.walks == walks + 1
-        # A write deep in a directory first seen by the last walk is noticed too.
+        assert meter.indexed and meter.walks == walks  # folded in from the events: no walk
+        # A write deep in a directory first seen through an event is noticed too.
         (ws / "outputs" / "sub" / "f").write_text("y" * (2 << 20))
         assert meter.begin(_limits(mb=1)).check() is None  # the baseline moved with it
         window = meter.begin(_limits(mb=1))
@@ -196,3 +198,112 @@ def test_the_workers_own_temp_dir_counts_too(tmp_path: Path) -> None:
         assert "worker temp dirs (TMPDIR) grew by" in caught.value.message
         assert caught.value.details["written"]["where"][0][0].startswith("worker-")
         assert plugin.init({}) is None
+
+
+# -- the index between walks: always what a fresh walk would say -----------------------
+
+def _fresh(ws: Path) -> tuple[int, int, dict[str, tuple[int, int]], set[str]]:
+    other = WriteMeter(ws)
+    try:
+        t = other.measure()
+        return t.entries, t.bytes, t.by_top, t.unmeasured
+    finally:
+        other.close()
+
+
+_OPS = st.lists(st.tuples(
+    st.sampled_from(["file", "grow", "mkdir", "rmtree", "move", "symlink", "delete", "deep",
+                     "many"]),
+    st.sampled_from(["cache", "models", "outputs"]), st.integers(0, 5), st.integers(0, 5)),
+    min_size=1, max_size=25)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(_OPS, min_size=1, max_size=4))
+def test_the_index_always_agrees_with_a_fresh_walk(tmp_path: Path,
+                                                   batches: list[list[tuple[str, str, int, int]]]
+                                                   ) -> None:
+    """Files, growth, new and deleted trees, renamed directories, symlinks, deep nests:
+    after each batch the updated totals equal those of a walk from scratch."""
+    import shutil
+    import tempfile
+
+    ws = Path(tempfile.mkdtemp(dir=tmp_path))
+    for area in ("datasets", "cache", "models", "outputs"):
+        (ws / area).mkdir()
+    meter = WriteMeter(ws)
+    try:
+        meter.measure()
+        for batch in batches:
+            for op, area, a, b in batch:
+                base = ws / area / f"d{a % 3}"
+                target = base / f"f{b}" if a % 2 else ws / area / f"f{b}"
+                if op == "file":
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(b"x" * (b * 3000))
+                elif op == "grow" and target.is_file() and not target.is_symlink():
+                    with open(target, "ab") as handle:
+                        handle.write(b"y" * 70_000)
+                elif op == "mkdir":
+                    (base / f"s{b}").mkdir(parents=True, exist_ok=True)
+                elif op == "rmtree":
+                    shutil.rmtree(base, ignore_errors=True)
+                elif op == "move" and base.is_dir():
+                    dest = ws / area / f"d{(a + 1) % 3}"
+                    if not dest.exists():
+                        base.rename(dest)
+                elif op == "symlink" and not target.exists() and not target.is_symlink():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.symlink_to(ws)
+                elif op == "delete" and (target.is_file() or target.is_symlink()):
+                    target.unlink()
+                elif op == "many":  # enough names that the directory itself grows
+                    base.mkdir(parents=True, exist_ok=True)
+                    for i in range(40 * (b + 1)):
+                        (base / f"a-rather-long-file-name-so-the-directory-grows-{i}").touch()
+                elif op == "deep":
+                    path = base
+                    for _ in range(MAX_DEPTH + 1 + b % 2):
+                        path = path / "n"
+                    path.mkdir(parents=True, exist_ok=True)
+            now = meter.measure()
+            assert (now.entries, now.bytes, now.by_top, now.unmeasured) == _fresh(ws)
+    finally:
+        meter.close()
+
+
+def test_more_directories_than_the_index_keeps_still_measure_right(
+        ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_written_index, "MAX_DIRS", 8)
+    meter = WriteMeter(ws)
+    try:
+        meter.measure()
+        window = meter.begin(_limits(files=50))
+        for i in range(20):
+            (ws / "cache" / f"d{i}").mkdir()
+            (ws / "cache" / f"d{i}" / "f").write_text("x")
+        overrun = window.check()
+        assert not meter.indexed
+        assert overrun is None and meter.measure().entries == 40 == _fresh(ws)[0]
+        (ws / "cache" / "d3" / "g").write_text("y")
+        assert meter.measure().entries == 41
+    finally:
+        meter.close()
+
+
+def test_an_event_queue_overflow_falls_back_to_a_walk(ws: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    meter = WriteMeter(ws)
+    try:
+        if not meter.uses_inotify:
+            pytest.skip("no inotify here")
+        meter.measure()
+        walks = meter.walks
+        monkeypatch.setattr(_written_index.Inotify, "events", lambda self: (
+            os.read(self.fd, 65536), None)[1])
+        (ws / "outputs" / "a").write_text("x")
+        assert meter.measure().entries == 1
+        assert meter.walks == walks + 1
+    finally:
+        meter.close()

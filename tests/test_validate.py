@@ -179,3 +179,14 @@ def test_progress_rules() -> None:
     old.finish(success=True)
     failed = ProgressTracker("1.2")
     failed.finish(success=False)  # a failed call need not reach 100
+
+
+@pytest.mark.parametrize("where", [0, 1023, 1024, 3071, 3072, 70_000, 199_999])
+@pytest.mark.parametrize("width", [2, 4])
+def test_one_loud_sample_anywhere_makes_audio_not_silent(width: int, where: int) -> None:
+    """The scan stops early on loud audio, but never skips a window of a quiet file."""
+    quiet = (3).to_bytes(width, "little", signed=True)
+    loud = (-20_000 if width == 2 else -(1 << 28)).to_bytes(width, "little", signed=True)
+    pcm = quiet * where + loud + quiet * (200_000 - where - 1)
+    assert not is_silent(pcm, width)
+    assert is_silent(quiet * 200_000, width)

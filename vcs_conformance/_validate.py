@@ -278,7 +278,17 @@ def is_silent(pcm: bytes, sample_width: int, threshold: int = SILENCE_THRESHOLD)
     samples.frombytes(pcm[:len(pcm) - len(pcm) % sample_width])
     if sys.byteorder == "big":
         samples.byteswap()
-    return not samples or (max(samples) <= threshold and min(samples) >= -threshold)
+    # Growing windows: speech is loud within its first few thousand samples, so the
+    # usual verdict ("not silent") costs a few small scans, not one over the whole file
+    # (a 3 s result took 1.5 ms per call); true silence still scans everything once.
+    start, size = 0, 1024
+    while start < len(samples):
+        window = samples[start:start + size]
+        if max(window) > threshold or min(window) < -threshold:
+            return False
+        start += size
+        size *= 2
+    return True
 
 
 # --- results ---------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ import re
 import struct
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
@@ -591,13 +592,17 @@ class Worker:
                     "traceback": ""}
         if hook == "train":
             args = [args[0], self._progress_callback(call_id)]
+        started = time.perf_counter()
         try:
             value = func(*args)
         except BaseException as exc:
-            return {"op": "error", "id": call_id, **_describe(exc)}
+            return {"op": "error", "id": call_id, "seconds": time.perf_counter() - started,
+                    **_describe(exc)}
+        # The hook's own time, so the host can tell the plugin's share of a call from its own.
+        seconds = time.perf_counter() - started
         try:
-            data = encode_frame({"op": "result", "id": call_id, "value": value},
-                                max_bytes=self.max_frame)
+            data = encode_frame({"op": "result", "id": call_id, "value": value,
+                                 "seconds": seconds}, max_bytes=self.max_frame)
         except FrameError as exc:
             detail = _find_non_json(value) or str(exc)
             return {"op": "bad_output", "id": call_id, "message": f"the value {hook} returned "

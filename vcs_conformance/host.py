@@ -77,6 +77,10 @@ class CallRecord:
     error: str | None = None
     #: Progress events as the caller received them (core shape).
     progress: list[tuple[Any, ...]] = field(default_factory=list)
+    #: Seconds the plugin's hook itself ran, as the worker measured it (None when the
+    #: call never reached the hook or the worker died); ``seconds`` minus this is the
+    #: host's and the protocol's share.
+    plugin_seconds: float | None = None
     _leftovers: Callable[[], list[int]] | None = field(default=None, repr=False)
     _leftover_pids: list[int] | None = field(default=None, repr=False)
 
@@ -422,6 +426,10 @@ class LoadedPlugin:
                               on_event=on_event if tracker else None, encoded=encoded)
         if callback_errors:
             raise callback_errors[0]
+        if record is not None:
+            spent = reply.get("seconds")
+            if isinstance(spent, float | int) and not isinstance(spent, bool) and spent >= 0:
+                record.plugin_seconds = float(spent)
         value = self._reply_value(reply, call_id)
         if tracker is not None and self._host.strict_progress:
             tracker.finish(success=True)

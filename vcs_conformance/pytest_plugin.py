@@ -12,6 +12,7 @@ State lives in ``config.stash``; settings are shown in the report header.
 from __future__ import annotations
 
 import os
+import statistics
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -158,6 +159,7 @@ class CheckItem(pytest.Item):
         expectation = state.expectations.get(self.spec.id)
         if expectation is not None and not expectation.applies(run.core_version, run.name):
             expectation = None
+        plugin_before = run.plugin_seconds
         try:
             result = run.run_check(self.spec)
         except CheckSkipped as exc:
@@ -178,6 +180,12 @@ class CheckItem(pytest.Item):
                 return
             raise
         self.user_properties.append(("vcs_examples", result.examples))
+        # The plugin's own share of the check's time (its hooks, timed in the worker).
+        self.user_properties.append(("vcs_plugin_s", round(run.plugin_seconds - plugin_before,
+                                                           6)))
+        if result.kit_seconds:
+            self.user_properties.append(
+                ("vcs_kit_ms", round(statistics.median(result.kit_seconds) * 1000, 3)))
         self.user_properties.append(("vcs_outcome", "passed"))
         if expectation is not None:
             pytest.fail(f"{self.spec.id} was expected to fail ({expectation.reason}) but passed: "

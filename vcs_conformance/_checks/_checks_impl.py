@@ -54,7 +54,8 @@ def _examples(run: PluginRun, spec: CheckSpec, result: CheckResult, strategy: An
     s = run.settings
     run_examples(profile=s.profile, examples=s.examples_for(spec.hook), seed=s.seed,
                  result=result, strategy=strategy, body=body, edges=edges,
-                 database_key=f"vcs-{run.name}-{spec.id}")
+                 database_key=f"vcs-{run.name}-{spec.id}",
+                 plugin_clock=lambda: run.plugin_seconds)
 
 
 def _api(run: PluginRun) -> str:

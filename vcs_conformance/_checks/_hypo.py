@@ -8,6 +8,7 @@ Edge examples run first, always (see ``_payloads``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,7 +31,16 @@ def _default_database() -> Any:
 
 def run_examples(*, profile: str, examples: int, seed: int | None, result: CheckResult,
                  strategy: SearchStrategy[Any], body: Callable[[Any], None],
-                 edges: Sequence[Any] = (), database_key: str | None = None) -> None:
+                 edges: Sequence[Any] = (), database_key: str | None = None,
+                 plugin_clock: Callable[[], float] | None = None) -> None:
+    """Run ``body`` over ``strategy``'s examples (edges first) with the profile's settings.
+
+    ``plugin_clock`` (the plugin's hook seconds so far, as the worker timed
+    them) turns each example into a measurement of the kit's own cost: the
+    time from the end of the previous example to the end of this one
+    (hypothesis generating it, the call, the host's validation) minus what
+    the plugin spent.  ``result.kit_seconds`` collects them.
+    """
     deterministic = profile in ("ci", "quick") and seed is None
     config = hsettings(
         max_examples=examples,
@@ -42,9 +52,17 @@ def run_examples(*, profile: str, examples: int, seed: int | None, result: Check
         report_multiple_bugs=False,
     )
 
+    last = [time.perf_counter(), plugin_clock() if plugin_clock is not None else 0.0]
+
     def inner(value: Any) -> None:
         result.examples += 1
-        body(value)
+        try:
+            body(value)
+        finally:
+            if plugin_clock is not None:
+                now, spent = time.perf_counter(), plugin_clock()
+                result.kit_seconds.append(max(0.0, (now - last[0]) - (spent - last[1])))
+                last[0], last[1] = now, spent
 
     test: Any = given(strategy)(inner)
     for edge in reversed(list(edges)):

@@ -63,4 +63,7 @@ class CheckResult:
 
     examples: int = 0
     calls: int = 0
+    #: The kit's own seconds per example (generation, call, validation; the plugin's
+    #: hook time taken out), in the order the examples ran.
+    kit_seconds: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

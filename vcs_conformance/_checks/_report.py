@@ -48,6 +48,10 @@ class Accounting:
             entry["verdict"] = props["vcs_outcome"]  # the check's own verdict
         if key_repro := props.get("vcs_repro"):
             entry["repro"] = key_repro
+        if report.when == "call" and "vcs_plugin_s" in props:
+            entry["plugin_s"] = float(props["vcs_plugin_s"])
+        if report.when == "call" and "vcs_kit_ms" in props:
+            entry["kit_ms_per_example"] = float(props["vcs_kit_ms"])
         if report.when == "call" and "vcs_examples" in props:
             spec = BY_ID.get(check)
             entry["examples"] = int(props["vcs_examples"])

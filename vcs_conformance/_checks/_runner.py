@@ -64,6 +64,8 @@ class PluginRun:
         self.hygiene: list[str] = []
         self.calls: list[dict[str, Any]] = []
         self.last_call: dict[str, Any] | None = None
+        #: Seconds the plugin's hooks ran (measured in the worker), over every call so far.
+        self.plugin_seconds = 0.0
         self._ro_watch: ReadOnlyWatch | None = None
         self._host: Any = None
         self._plugin: Any = None
@@ -211,6 +213,9 @@ class PluginRun:
                 hook=hook, details={"call": {**record, "args": []}}) from None
         finally:
             record["seconds"] = round(time.perf_counter() - started, 4)
+            spent = getattr(getattr(target, "last_call", None), "plugin_seconds", None)
+            if isinstance(spent, float):
+                self.plugin_seconds += spent
             self._hygiene_after(target, hook, before)
         return outcome
 
