@@ -108,3 +108,40 @@ def test_hook_table_tracks_the_version_differences() -> None:
 def test_unknown_version_is_a_clear_error() -> None:
     with pytest.raises(KeyError, match=r"no schemas for API '9\.9'"):
         schemas.load_schema("result", "9.9")
+
+
+@pytest.mark.parametrize(("name", "api"), ALL)
+def test_inlined_validators_judge_exactly_like_the_referencing_ones(name: str,
+                                                                   api: str | None) -> None:
+    """``schemas.validator`` hands out the schema with ``$ref`` inlined (it is faster);
+    on valid and invalid documents alike it must say what the original says, and
+    name the same place."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from vcs_conformance._schema_strategies import SchemaStrategyError, from_schema
+
+    original = Draft202012Validator(schemas.load_schema(name, api), registry=schemas.registry())
+    inlined = schemas.validator(name, api)
+    assert "$ref" not in json.dumps(inlined.schema) or name in ("report",)
+    anything = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+                            | st.floats(allow_nan=False),
+                            lambda inner: st.lists(inner, max_size=3)
+                            | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                            max_leaves=8)
+    try:
+        valid = from_schema(schemas.load_schema(name, api), registry=schemas.registry())
+        documents = st.one_of(anything, valid)
+    except SchemaStrategyError:
+        documents = anything
+
+    @settings(max_examples=40, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(documents)
+    def agree(doc: Any) -> None:
+        def paths(v: Draft202012Validator) -> list[tuple[Any, ...]]:
+            return sorted(tuple(map(str, e.absolute_path)) for e in v.iter_errors(doc))
+        assert original.is_valid(doc) == inlined.is_valid(doc)
+        assert bool(paths(original)) == bool(paths(inlined))
+
+    agree()

@@ -15,6 +15,7 @@ from typing import Any
 
 import hypothesis.strategies as st
 
+from .. import schemas
 from ..compat import parse_api
 from ..wav import read_info
 from ..workspace import expected_dataset, write_dataset
@@ -125,7 +126,29 @@ def shim_equivalence(run: Any, spec: Any, result: CheckResult) -> None:
             core_ds = downgrade_dataset(expected_dataset(run.workspace, rel), core_api)
             compare(run, native, shimmed, "train", [downgrade_dataset(core_ds, api)], [core_ds])
 
+    edges = _numeric_edges(api) if "synthesize" in hooks else []
     s = run.settings
     run_examples(profile=s.profile, examples=s.examples_for(None), seed=s.seed, result=result,
-                 strategy=st.one_of(options), body=body,
-                 database_key=f"vcs-{run.name}-shim-equivalence")
+                 strategy=st.one_of(options), body=body, edges=edges,
+                 database_key=f"vcs-{run.name}-shim-equivalence",
+                 plugin_clock=lambda: run.plugin_seconds)
+
+
+def _numeric_edges(api: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """Each bounded number of the plugin's ``voice_config`` at its bounds, on a sentence.
+
+    Why: what shims translate in a voice config are its numbers (``speed``
+    became ``rate``), and a mistranslation shows only when the value is far
+    from its default; a derandomized run must meet such a case every time,
+    not by luck.  A short sentence, because engines cap how long they speak
+    (a long text at both speeds can end at the same cap).
+    """
+    schema = schemas.inline_refs(schemas.load_schema("voice_config", api),
+                                 schemas.schema_uri("voice_config", api))
+    edges = []
+    for key, prop in schema.get("properties", {}).items():
+        if isinstance(prop, dict) and prop.get("type") == "number":
+            for bound in ("minimum", "maximum"):
+                if isinstance(prop.get(bound), int | float):
+                    edges.append(("synthesize", pay.EDGE_TEXTS[0], {key: prop[bound]}))
+    return edges

@@ -284,6 +284,8 @@ class SandboxedWorker:
         self._temp_dir = temp_dir
         self._depth = len(_procs.nspids(os.getpid())) or 1
         self._closed = False
+        #: Host pid of the worker (pid 2 inside), once a scan has seen it.
+        self._worker_pid: int | None = None
 
     @property
     def pid(self) -> int:
@@ -302,9 +304,14 @@ class SandboxedWorker:
         return _procs.returncode_of_bwrap(self._proc.wait(timeout))
 
     def _sandbox_pids(self) -> list[int]:
-        """(host pid, pid inside) of every process in the worker's PID namespace."""
+        """Host pids of the processes in the worker's PID namespace but init and the worker."""
         if self._cgroup is not None:
             candidates = self._cgroup.members()
+            # The usual answer, asked after every call: the cgroup holds just the init
+            # and the worker, both known, so no /proc/<pid>/status is read.
+            if self._worker_pid is not None and set(candidates) <= {self._init,
+                                                                    self._worker_pid}:
+                return []
         elif self._init is not None:
             candidates = _procs.descendants(self._init)
         else:
@@ -314,6 +321,8 @@ class SandboxedWorker:
             chain = _procs.nspids(pid)
             if len(chain) > self._depth and chain[self._depth] not in (1, 2):
                 found.append(pid)
+            elif len(chain) > self._depth and chain[self._depth] == 2:
+                self._worker_pid = pid
         return sorted(found)
 
     def leftovers(self) -> list[int]:
