@@ -27,12 +27,22 @@ if args[:1] == ["-c"]:
     print("False")
     sys.exit(0)
 opts = dict(a[2:].split("=", 1) for a in args if a.startswith("--vcs-") and "=" in a)
-key = os.path.basename(opts["vcs-plugin"]) + "@" + opts["vcs-core-version"]
+handles = [a.split("=", 1)[1] for a in args if a.startswith("--vcs-plugin=")]
+keys = [os.path.basename(h) + "@" + opts["vcs-core-version"] for h in handles]
+key = "+".join(keys)
 def log(event, **extra):
     with open(os.environ["FAKE_LOG"], "a") as fh:
         fh.write(json.dumps(dict(event=event, cell=key, t=time.monotonic(), **extra)) + "\\n")
 log("start", args=args, cwd=os.getcwd())
-plan = json.loads(os.environ["FAKE_PLAN"]).get(key, {{}})
+plans = json.loads(os.environ["FAKE_PLAN"])
+plan = plans.get(key, {{}})
+if len(keys) > 1:  # a batch: one report entry per plugin, as the real plugin writes
+    entries = []
+    for h, k in zip(handles, keys):
+        for e in plans.get(k, {{}}).get("report", {{}}).get("plugins", []):
+            entries.append(dict(e, info=dict(e["info"], handle=h)))
+    plan = {{"report": {{"version": 1, "plugins": entries}},
+             "rc": max([plans.get(k, {{}}).get("rc", 0) for k in keys])}}
 if plan.get("hang"):
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     log("child", pid=child.pid)
@@ -164,3 +174,47 @@ def test_the_results_file_is_written_beside_the_cells(
     assert {c["key"]: c["status"] for c in doc["cells"]} == {"a@1.1.0": "error",
                                                              "c@1.2.0": "pass"}
     assert doc["cells"][1]["seconds"] == round(first.results["c@1.2.0"].seconds, 3)
+
+
+def _manifest(root: Path, name: str, api: str) -> None:
+    (root / name / "vcs_plugin.yaml").write_text(
+        f'name: vcs-{name}\nversion: "1.0.0"\ndescription: "x"\napi_version: "{api}"\n',
+        encoding="utf-8")
+
+
+def test_refused_cells_of_a_column_share_one_run_and_keep_their_own_verdicts(
+        fake: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """a and b need a newer core than 1.1: one pytest for both there; c runs alone.
+
+    One of the batch (b) fails a check anyway (the manifest lied about nothing
+    here, but a batch must not let one plugin's verdict leak into another's).
+    """
+    _manifest(fake["tmp"], "a", "1.2")
+    _manifest(fake["tmp"], "b", "1.2")
+    _manifest(fake["tmp"], "c", "1.1")
+    refused = report("incompatible", rule="needs-newer-core", message="needs core >= 1.2")
+    _plan(monkeypatch, {
+        "a@1.1.0": {"report": refused}, "b@1.1.0": {"report": report(
+            "incompatible", rule="needs-newer-core", failed={"manifest-schema": "bad"}),
+            "rc": 1},
+        "c@1.1.0": {"report": report("native", api="1.1")},
+        "a@1.2.0": {"report": report("native")}, "b@1.2.0": {"report": report("native")},
+        "c@1.2.0": {"report": report("shim", chain=("1.1", "1.2"), api="1.1")}})
+    m = run_matrix(fake["list"], fake["tmp"] / "out", jobs=2, python=fake["python"])
+    starts = [e["cell"] for e in _events(fake["log"]) if e["event"] == "start"]
+    assert sorted(starts) == sorted(["a@1.1.0+b@1.1.0", "c@1.1.0", "a@1.2.0", "b@1.2.0",
+                                     "c@1.2.0"])
+    assert m.results["a@1.1.0"].status == "skipped"
+    assert m.results["a@1.1.0"].rule == "needs-newer-core"
+    assert m.results["b@1.1.0"].status == "fail"
+    assert m.results["b@1.1.0"].failing == ("manifest-schema",)
+    assert m.results["a@1.1.0"].report == m.results["b@1.1.0"].report \
+        == "cells/batch_1.1.0/report.json"
+    assert {m.results[k].status for k in ("a@1.2.0", "b@1.2.0", "c@1.1.0")} == {"pass"}
+    assert m.results["c@1.2.0"].status == "shimmed"
+    # Opted out: every cell alone again.
+    log = fake["log"]
+    log.unlink()
+    run_matrix(fake["list"], fake["tmp"] / "out2", jobs=2, python=fake["python"],
+               batch_refused=False)
+    assert len([e for e in _events(log) if e["event"] == "start"]) == 6

@@ -60,6 +60,7 @@ __all__ = [
     "load_results",
     "merge_matrices",
     "parse_expectation",
+    "plan_runs",
     "run_matrix",
 ]
 
@@ -138,9 +139,13 @@ class CellResult:
 
 
 def classify(cell: Cell, report: Mapping[str, Any] | None, *, returncode: int | None,
-             log_tail: str = "", seconds: float = 0.0,
-             report_ref: str | None = None) -> CellResult:
-    """Reduce one pytest run (its JSON report and exit code) to a cell status."""
+             log_tail: str = "", seconds: float = 0.0, report_ref: str | None = None,
+             handle: str | None = None) -> CellResult:
+    """Reduce one pytest run (its JSON report and exit code) to a cell status.
+
+    ``handle`` (the ``--vcs-plugin`` value) picks the cell's plugin out of a
+    report of several; its exit code is then the one its own checks give.
+    """
     def error(reason: str, **extra: Any) -> CellResult:
         tail = f"\n{log_tail.strip()}" if log_tail.strip() else ""
         fields: dict[str, Any] = {"seconds": seconds, "report": report_ref, **extra}
@@ -151,6 +156,12 @@ def classify(cell: Cell, report: Mapping[str, Any] | None, *, returncode: int | 
     if report is None:
         return error(f"pytest exited {returncode} without writing a report")
     entries = report.get("plugins") or []
+    if handle is not None and len(entries) > 1:
+        entries = [e for e in entries if (e.get("info") or {}).get("handle") == handle]
+        if returncode in (0, 1) and entries:
+            checks_of = entries[0].get("checks") or {}
+            returncode = int(any(c.get("outcome") in FAILING_OUTCOMES
+                                 for c in checks_of.values()))
     if not entries:
         return error(f"the report lists no plugin (pytest exited {returncode})")
     entry = entries[0]
@@ -333,30 +344,42 @@ def _has_entry_point(python: str) -> bool:
     return proc.stdout.strip() == "True"
 
 
-def cell_command(cell: Cell, entry: PluginEntry, cell_dir: Path, *, python: str,
-                 load_plugin: bool, pytest_args: Sequence[str] = ()) -> list[str]:
-    """The pytest command of one cell (isolated from any surrounding pytest config)."""
+def cell_command(cell: Cell, entry: PluginEntry | Sequence[PluginEntry], cell_dir: Path, *,
+                 python: str, load_plugin: bool, pytest_args: Sequence[str] = ()) -> list[str]:
+    """The pytest command of one cell, or of one batch of cells of a column (several
+    plugins), isolated from any surrounding pytest config.
+
+    ``--assert=plain``: a cell runs only the kit's items, which never use
+    pytest's assertion rewriting, while rewriting every module of every
+    installed pytest plugin (hypothesis' too) cost a second per cell where
+    bytecode is not cached (``PYTHONDONTWRITEBYTECODE``).
+    """
+    entries = [entry] if isinstance(entry, PluginEntry) else list(entry)
     cmd = [python, "-m", "pytest"]
     if load_plugin:
         cmd += ["-p", "vcs_conformance.pytest_plugin"]
     cmd += ["-c", str(cell_dir / "pytest.ini"), "--rootdir", str(cell_dir),
-            "-p", "no:cacheprovider", "-q", "-rfE",
-            f"--vcs-plugin={entry.source}", f"--vcs-core-version={cell.core}",
+            "-p", "no:cacheprovider", "--assert=plain", "-q", "-rfE",
+            *(f"--vcs-plugin={e.source}" for e in entries),
+            f"--vcs-core-version={cell.core}",
             f"--vcs-shim-window={cell.window}", f"--vcs-report={cell_dir / 'report.json'}",
             f"--vcs-repro-dir={cell_dir / 'repro'}", *pytest_args]
     return cmd
 
 
-def _run_cell(cell: Cell, entry: PluginEntry, out_dir: Path, *, python: str, load_plugin: bool,
-              pytest_args: Sequence[str], timeout: float, env: Mapping[str, str]) -> CellResult:
-    cell_dir = out_dir / "cells" / _slug(cell.key)
+def _run_cells(cells: Sequence[Cell], entries: Sequence[PluginEntry], out_dir: Path, *,
+               python: str, load_plugin: bool, pytest_args: Sequence[str], timeout: float,
+               env: Mapping[str, str]) -> list[CellResult]:
+    """One pytest run: a cell, or a batch of cells of one column (one per entry)."""
+    name = cells[0].key if len(cells) == 1 else f"batch@{cells[0].column}"
+    cell_dir = out_dir / "cells" / _slug(name)
     cell_dir.mkdir(parents=True, exist_ok=True)
     report_path = cell_dir / "report.json"
     with contextlib.suppress(FileNotFoundError):
         report_path.unlink()
     # An empty ini: rootdir and config are the cell's, never a surrounding project's.
     (cell_dir / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-    cmd = cell_command(cell, entry, cell_dir, python=python, load_plugin=load_plugin,
+    cmd = cell_command(cells[0], entries, cell_dir, python=python, load_plugin=load_plugin,
                        pytest_args=pytest_args)
     log_path = cell_dir / "pytest.log"
     started = time.perf_counter()
@@ -373,7 +396,7 @@ def _run_cell(cell: Cell, entry: PluginEntry, out_dir: Path, *, python: str, loa
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             returncode = None
-    seconds = time.perf_counter() - started
+    seconds = (time.perf_counter() - started) / len(cells)
     report: dict[str, Any] | None = None
     with contextlib.suppress(OSError, json.JSONDecodeError, UnicodeDecodeError):
         report = json.loads(report_path.read_text(encoding="utf-8"))
@@ -382,20 +405,59 @@ def _run_cell(cell: Cell, entry: PluginEntry, out_dir: Path, *, python: str, loa
         lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
         tail = "\n".join(lines[-12:])
     ref = str(report_path.relative_to(out_dir)) if report is not None else None
-    return classify(cell, report, returncode=returncode, log_tail=tail, seconds=seconds,
-                    report_ref=ref)
+    return [classify(cell, report, returncode=returncode, log_tail=tail, seconds=seconds,
+                     report_ref=ref, handle=entry.source if len(cells) > 1 else None)
+            for cell, entry in zip(cells, entries, strict=True)]
+
+
+def _predicted_refusal(cell: Cell, info: Mapping[str, Any]) -> bool:
+    """Whether SPEC 1, on what the manifest declares, refuses the plugin on the cell's core."""
+    api = info.get("api_version")
+    if not isinstance(api, str):
+        return False
+    try:
+        return not decide(api, cell.core, window=cell.window,
+                          core_spec=info.get("core_version")).compatible
+    except ValueError:
+        return False
+
+
+def plan_runs(cells: Sequence[Cell], infos: Mapping[str, Mapping[str, Any]], *,
+              batch_refused: bool = True) -> list[list[Cell]]:
+    """The pytest runs for ``cells`` (in their order): one per served cell, and one per
+    column for the cells SPEC 1 will refuse there.
+
+    Why batch the refused: such a cell runs nothing but the manifest checks,
+    so nearly all its cost was pytest and the kit starting up (a second or
+    more), while 12 of the kit's own 19 cells are refusals.  A batch is one
+    ``pytest`` with several ``--vcs-plugin``: each plugin still gets its own
+    verdict from the one report.  A served cell always runs alone (isolation:
+    its crash or hang cannot touch another plugin).  A misprediction only
+    costs time: the batch runs that plugin's whole catalogue.
+    """
+    runs: list[list[Cell]] = []
+    batches: dict[str, list[Cell]] = {}
+    for cell in cells:
+        if batch_refused and _predicted_refusal(cell, infos.get(cell.plugin, {})):
+            batches.setdefault(cell.column, []).append(cell)
+        else:
+            runs.append([cell])
+    return runs + list(batches.values())
 
 
 def run_matrix(mlist: MatrixList, out_dir: Path | str, *, cells: Sequence[Cell] | None = None,
                jobs: int | None = None, python: str | None = None,
                timeout: float = DEFAULT_CELL_TIMEOUT, pytest_args: Sequence[str] = (),
                env: Mapping[str, str] | None = None,
-               on_result: Callable[[CellResult], None] | None = None) -> Matrix:
-    """Run ``cells`` (default: all) with at most ``jobs`` at once; one report dir per cell.
+               on_result: Callable[[CellResult], None] | None = None,
+               batch_refused: bool = True) -> Matrix:
+    """Run ``cells`` (default: all) with at most ``jobs`` pytest runs at once.
 
     Cells are started longest first (last run's timings from ``out_dir`` when
-    present), which is what keeps the wall time near the slowest cell.  The
-    results are also written to ``out_dir/compat-matrix.json``.
+    present), which is what keeps the wall time near the slowest cell; the
+    cells SPEC 1 refuses share one run per column (:func:`plan_runs`) unless
+    ``batch_refused`` is False.  The results are also written to
+    ``out_dir/compat-matrix.json``.
     """
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -417,17 +479,20 @@ def run_matrix(mlist: MatrixList, out_dir: Path | str, *, cells: Sequence[Cell] 
     started = time.perf_counter()
     results: dict[str, CellResult] = {}
 
-    def one(cell: Cell) -> CellResult:
-        result = _run_cell(cell, mlist.plugin(cell.plugin), out, python=python,
-                           load_plugin=load_plugin, pytest_args=args, timeout=timeout,
-                           env=environ)
+    def one(run: list[Cell]) -> list[CellResult]:
+        done = _run_cells(run, [mlist.plugin(c.plugin) for c in run], out, python=python,
+                          load_plugin=load_plugin, pytest_args=args, timeout=timeout,
+                          env=environ)
         if on_result is not None:
-            on_result(result)
-        return result
+            for result in done:
+                on_result(result)
+        return done
 
+    runs = plan_runs(order, infos, batch_refused=batch_refused)
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="vcs-cell") as pool:
-        for result in pool.map(one, order):
-            results[result.cell.key] = result
+        for done in pool.map(one, runs):
+            for result in done:
+                results[result.cell.key] = result
     wall = time.perf_counter() - started
     ordered = {c.key: results[c.key] for c in chosen}
     columns = [c for c in mlist.columns() if any(r.cell.column == c for r in ordered.values())]
