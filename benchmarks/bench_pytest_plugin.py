@@ -8,21 +8,18 @@ plugin's work) <= 2 ms median.
 1. Whole catalogue at default example counts, warm env cache: wall time of
    ``pytest --vcs-plugin`` (median of ``--runs``), against bare ``pytest``
    start-up (``--co``) measured in the same run.
-2. The kit's own cost per example: ``synthesize-valid`` at two example
-   counts; the slope of the *check's own duration* (from ``--vcs-report``,
-   so pytest start-up, env and host start-up, the same at both counts, do
-   not add their noise) over the examples it really ran is the all-in cost
-   of one example.  From it the plugin's share is subtracted: the same
-   payload stream (``ci`` is derandomized, so it is the very same examples)
-   replayed in-process against the plugin's own ``synthesize``, timed hook
-   call by hook call.  Long generated texts make the plugin work far longer
-   than on a short sentence, so the plugin's share is measured on exactly
-   what the kit sent, not on a few fixed texts.
-3. Breakdown, in-process and in the same run: the hypothesis floor (one
-   ``st.integers()`` example through the kit's ``run_examples``: what any
-   hypothesis-driven check pays), and generating the ``synthesize-valid``
-   payloads alone.  What remains of the kit's cost is the call through the
-   worker and the validation of its result.
+2. The kit's own cost per example, as the kit itself measures it (the
+   report's ``kit_ms_per_example``): for each example, the time from the end
+   of the previous example to the end of this one (hypothesis generating
+   it, the call through the worker, the host's validation) minus the time
+   the plugin's hook ran, which the worker times around the hook itself.
+   The median over the examples of ``synthesize-valid`` at ``--high``
+   examples, median of ``--runs`` runs; every generated check's median too.
+3. Cross-checks, in the same run: the slope of the check's duration over
+   the examples it ran (10 vs 60: start-up costs cancel) minus the plugin's
+   worker-timed share is the *mean* kit cost per example; and in-process,
+   the hypothesis floor (one ``st.integers()`` example through the kit's
+   ``run_examples``) and generating the ``synthesize-valid`` payloads alone.
 
 Usage: ``python benchmarks/bench_pytest_plugin.py [--plugin DIR] [--runs 3]
 [--sandbox strict] [--env isolated] [--low 10] [--high 60]``.
@@ -31,7 +28,6 @@ Usage: ``python benchmarks/bench_pytest_plugin.py [--plugin DIR] [--runs 3]
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import statistics
 import subprocess
@@ -40,7 +36,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +55,7 @@ def _pytest(args: list[str], cwd: Path) -> float:
 
 
 def _check_run(common: list[str], cwd: Path, examples: int) -> tuple[float, int]:
-    """(seconds the check itself took, examples it ran) for ``--vcs-examples=examples``."""
+    """(seconds the check took minus the plugin's share, examples it ran)."""
     report = cwd / f"report-{examples}.json"
     _pytest([*common, "-k", CHECK, f"--vcs-examples={examples}", f"--vcs-report={report}"],
             cwd)
@@ -68,7 +63,17 @@ def _check_run(common: list[str], cwd: Path, examples: int) -> tuple[float, int]
     entry = doc["plugins"][0]["checks"][CHECK]
     if entry.get("outcome") != "passed":
         sys.exit(f"{CHECK} did not pass at --vcs-examples={examples}: {entry}")
-    return float(entry["duration_s"]), int(entry["examples"])
+    return float(entry["duration_s"]) - float(entry["plugin_s"]), int(entry["examples"])
+
+
+def _medians(common: list[str], cwd: Path, examples: int) -> dict[str, float]:
+    """Each generated check's median kit ms per example (the report's own figure)."""
+    report = cwd / "report-all.json"
+    _pytest([*common, f"--vcs-examples={examples}", f"--vcs-report={report}"], cwd)
+    doc = json.loads(report.read_text(encoding="utf-8"))
+    return {check: float(entry["kit_ms_per_example"])
+            for check, entry in doc["plugins"][0]["checks"].items()
+            if "kit_ms_per_example" in entry}
 
 
 def _payloads(plugin: Path) -> tuple[Any, list[Any]]:
@@ -109,38 +114,6 @@ def _slope(measure: Callable[[int], tuple[float, int]], low: int, high: int,
     return statistics.median(slopes), n_low, n_high
 
 
-def _plugin_hooks(plugin: Path, ws: Path) -> dict[str, Any]:
-    """The plugin's hooks, registered in this process (no kit, no worker)."""
-    from vcs_conformance._sources import locate_manifest, project_entry_points
-
-    eps, _ = project_entry_points(plugin / "pyproject.toml")
-    module_name = next(iter(eps.values())).split(":")[0]
-    source = locate_manifest(plugin)
-    assert source.directory is not None
-    sys.path.insert(0, str(source.directory.parent))
-    module = importlib.import_module(module_name)
-    for area in ("outputs", "models", "cache", "datasets"):
-        (ws / area).mkdir(exist_ok=True)
-    registry = SimpleNamespace(api_version="1.2", core_version="1.2.0", workspace=ws,
-                               temp_dir=ws / "cache", settings={}, logger=None)
-    hooks: dict[str, Any] = module.register(registry)
-    return hooks
-
-
-def _plugin_seconds(hooks: dict[str, Any], strategy: Any, edges: list[Any],
-                    examples: int) -> tuple[float, int]:
-    """Seconds the plugin's own synthesize takes on the payloads the check sends."""
-    spent = [0.0]
-
-    def body(payload: tuple[str, dict[str, Any]]) -> None:
-        started = time.perf_counter()
-        hooks["synthesize"](*payload)
-        spent[0] += time.perf_counter() - started
-
-    _, count = _run(strategy, edges, examples, body)
-    return spent[0], count
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plugin", type=Path, default=DEFAULT_PLUGIN)
@@ -159,37 +132,34 @@ def main() -> None:
         _pytest(common, cwd)  # warm the env cache
         bare = statistics.median(_pytest(["--co"], cwd) for _ in range(args.runs))
         whole = statistics.median(_pytest(common, cwd) for _ in range(args.runs))
-        all_in, n_low, n_high = _slope(lambda n: _check_run(common, cwd, n), low, high,
-                                       args.runs)
+        kit_mean, n_low, n_high = _slope(lambda n: _check_run(common, cwd, n), low, high,
+                                         args.runs)
+        runs = [_medians(common, cwd, high) for _ in range(args.runs)]
+    per_check = {c: statistics.median(r[c] for r in runs) for c in runs[0]}
     strategy, edges = _payloads(plugin)
-    with tempfile.TemporaryDirectory() as tmp:
-        hooks = _plugin_hooks(plugin, Path(tmp))
-        _plugin_seconds(hooks, strategy, edges, 2)  # imports, first-use validation
-        hook, p_low, p_high = _slope(lambda n: _plugin_seconds(hooks, strategy, edges, n),
-                                     low, high, args.runs)
     import hypothesis.strategies as st
 
     floor, _, _ = _slope(lambda n: _run(st.integers(), [], n, lambda _: None), low, high,
                          args.runs)
     generation, _, _ = _slope(lambda n: _run(strategy, edges, n, lambda _: None), low, high,
                               args.runs)
-    kit = all_in - hook
     print(f"plugin: {plugin.name}, sandbox {args.sandbox}, env {args.env}, "
           f"medians of {args.runs} runs")
-    print(f"{'bare pytest start-up (--co)':<50}{bare:8.2f} s")
-    print(f"{'whole catalogue (ci profile)':<50}{whole:8.2f} s  "
+    print(f"{'bare pytest start-up (--co)':<52}{bare:8.2f} s")
+    print(f"{'whole catalogue (ci profile)':<52}{whole:8.2f} s  "
           f"({whole / bare:.1f}x bare start-up; target <= 10 s)")
-    print(f"{CHECK} examples run at --vcs-examples={low}/{high}: {n_low}/{n_high}"
-          + ("" if (p_low, p_high) == (n_low, n_high) else
-             f" (in-process replay ran {p_low}/{p_high}: plugin share approximate)"))
-    print(f"{'one example, all in (check duration slope)':<50}{all_in * 1000:8.2f} ms")
-    print(f"{'  of which the plugin (same payloads, in-process)':<50}{hook * 1000:8.2f} ms")
-    print(f"{'  the kit (generation, call, validation)':<50}{kit * 1000:8.2f} ms  "
-          f"(target <= 2 ms; {kit / floor:.1f}x the hypothesis floor)")
-    print(f"{'    generating the payloads (in-process CPU)':<50}{generation * 1000:8.2f} ms")
-    print(f"{'    call through the worker and validation':<50}"
-          f"{(kit - generation) * 1000:8.2f} ms")
-    print(f"{'hypothesis floor (st.integers(), in-process)':<50}{floor * 1000:8.2f} ms")
+    print(f"the kit's own ms per example, median over each check's examples "
+          f"(--vcs-examples={high}):")
+    for check, value in sorted(per_check.items(), key=lambda kv: kv[1]):
+        target = "  (target <= 2 ms)" if check == CHECK else ""
+        print(f"  {check:<50}{value:8.2f} ms{target}")
+    print(f"cross-check, {CHECK}: examples run at --vcs-examples={low}/{high}: "
+          f"{n_low}/{n_high}")
+    print(f"{'  mean kit ms per example (duration slope - plugin)':<52}"
+          f"{kit_mean * 1000:8.2f} ms")
+    print(f"{'  generating the payloads alone (in-process CPU)':<52}"
+          f"{generation * 1000:8.2f} ms")
+    print(f"{'  hypothesis floor (st.integers(), in-process)':<52}{floor * 1000:8.2f} ms")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,15 @@ _SCRIPT_WORDS: tuple[str, ...] = (
 )
 
 
+def _script_words(parts: tuple[int, int]) -> str:
+    count, code = parts
+    words = []
+    for _ in range(count):
+        code, index = divmod(code, len(_SCRIPT_WORDS))
+        words.append(_SCRIPT_WORDS[index])
+    return " ".join(words)
+
+
 def _repeat_to(parts: tuple[str, int, str]) -> str:
     sentence, size, sep = parts
     return ((sentence + sep) * (size // (len(sentence) + 1) + 1))[:size]
@@ -80,7 +89,10 @@ def _texts() -> SearchStrategy[str]:
     # and drawing 5,000 characters one by one cost 3 ms per example.
     long_texts = st.tuples(sentences, st.integers(301, 5000),
                            st.sampled_from((" ", "\n"))).map(_repeat_to)
-    scripts = st.lists(st.sampled_from(_SCRIPT_WORDS), min_size=1, max_size=12).map(" ".join)
+    # 1-12 script words from two integers (a count, then base-N digits picking the words):
+    # two hypothesis choices instead of two per word; shrinks to "hello".
+    scripts = st.tuples(st.integers(1, 12),
+                        st.integers(0, len(_SCRIPT_WORDS) ** 12 - 1)).map(_script_words)
     valid = schemas.defs_validator("text")
     return st.one_of(sentences, scripts, generated, long_texts).filter(valid.is_valid)
 
