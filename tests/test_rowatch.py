@@ -13,7 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from tests._workspaces import fresh_workspace
 from vcs_conformance._checks._rowatch import FULL_WALK_EVERY, ReadOnlyWatch, walk
 
 
@@ -70,12 +73,63 @@ def test_read_write_areas_and_quiet_calls_cost_no_walk(ws: Path) -> None:
     assert watch.walks == 1
     watch.current()  # the periodic walk, for writes no event reports (mmap)
     assert watch.walks == 2
-    (ws / "datasets/ds2").mkdir()  # the kit writing a new dataset between calls
-    assert "datasets/ds2" in watch.current()
-    assert watch.walks == 3
+    (ws / "datasets/ds2/wavs").mkdir(parents=True)  # the kit writing a new dataset
+    (ws / "datasets/ds2/wavs/b.wav").write_bytes(b"x")
+    assert {"datasets/ds2", "datasets/ds2/wavs/b.wav"} <= set(watch.current())
+    assert watch.walks == 2  # folded in from the events: only the new directory was walked
     (ws / "datasets/ds2/late.txt").write_text("x")  # inside a directory seen after the start
     assert "datasets/ds2/late.txt" in watch.current()
+    assert watch.current() == walk(ws)
     watch.close()
+
+
+_OPS = st.lists(st.tuples(st.sampled_from(["file", "append", "mkdir", "rmtree", "move",
+                                           "replace", "chmod", "delete", "area"]),
+                          st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=20)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(_OPS, min_size=1, max_size=4))
+def test_the_snapshot_kept_from_events_always_equals_a_walk(
+        tmp_path: Path, batches: list[list[tuple[str, int, int]]]) -> None:
+    """Whatever happens between two snapshots (files, trees made, removed, renamed or
+    replaced by another of the same name, modes, writes in the read-write areas), the
+    snapshot updated from the events is exactly what a walk sees."""
+    import shutil
+
+    ws = fresh_workspace(tmp_path)
+    watch = ReadOnlyWatch(ws)
+    try:
+        watch.current()
+        for batch in batches:
+            for op, a, b in batch:
+                base = ws / "datasets" / f"d{a}"
+                target = base / f"f{b}"
+                if op == "file":
+                    base.mkdir(exist_ok=True)
+                    target.write_bytes(b"x" * b)
+                elif op == "append" and target.is_file():
+                    with open(target, "ab") as handle:
+                        handle.write(b"more")
+                elif op == "mkdir":
+                    (base / f"s{b}").mkdir(parents=True, exist_ok=True)
+                elif op == "rmtree":
+                    shutil.rmtree(base, ignore_errors=True)
+                elif op == "move" and base.is_dir() and not (ws / "datasets" / f"m{b}").exists():
+                    base.rename(ws / "datasets" / f"m{b}")
+                elif op == "replace":  # same name, another directory
+                    shutil.rmtree(base, ignore_errors=True)
+                    (base / "new").mkdir(parents=True)
+                elif op == "chmod" and target.is_file():
+                    target.chmod(0o600 if b % 2 else 0o644)
+                elif op == "delete" and target.is_file():
+                    target.unlink()
+                elif op == "area":
+                    (ws / "outputs" / f"o{a}{b}").write_bytes(b"o")
+            assert watch.current() == walk(ws)
+    finally:
+        watch.close()
 
 
 def test_without_inotify_every_snapshot_walks(ws: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests._workspaces import fresh_workspace
 from vcs_conformance._seams import Limits
 from vcs_conformance.errors import OutputInvalid, ResourceLimitExceeded
 from vcs_conformance.host import PluginHost
@@ -227,11 +228,8 @@ def test_the_index_always_agrees_with_a_fresh_walk(tmp_path: Path,
     """Files, growth, new and deleted trees, renamed directories, symlinks, deep nests:
     after each batch the updated totals equal those of a walk from scratch."""
     import shutil
-    import tempfile
 
-    ws = Path(tempfile.mkdtemp(dir=tmp_path))
-    for area in ("datasets", "cache", "models", "outputs"):
-        (ws / area).mkdir()
+    ws = fresh_workspace(tmp_path)
     meter = WriteMeter(ws)
     try:
         meter.measure()
