@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from .._seams import Protection, SandboxReport, WorkerProcess, WorkerSpec
 from . import _procs
 from ._bwrap import _ETC_FILES, _ETC_NETWORK, NOBODY, RW_AREAS, _readonly_sources, grant_access
 from ._cgroups import WorkerCgroup
+from ._confined import ConfinedWorker
 from ._limits import processes_of_uid, rlimits
 
 _LAUNCH_SCRIPT = Path(__file__).with_name("_basic_launch.py")
@@ -45,26 +45,8 @@ def reachable_by_others(path: str) -> bool:
         return False
 
 
-class BasicWorker:
+class BasicWorker(ConfinedWorker):
     """A worker under the basic launcher (the launcher is its subreaper)."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], *, cgroup: WorkerCgroup | None,
-                 temp_dir: Path) -> None:
-        self._proc = proc
-        self._cgroup = cgroup
-        self._temp_dir = temp_dir
-        self._closed = False
-
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
-
-    def poll(self) -> int | None:
-        code = self._proc.poll()
-        return None if code is None else _procs.returncode_of_bwrap(code)
-
-    def wait(self, timeout: float | None = None) -> int:
-        return _procs.returncode_of_bwrap(self._proc.wait(timeout))
 
     def leftovers(self) -> list[int]:
         parents = _procs.parent_map()
@@ -88,15 +70,6 @@ class BasicWorker:
         _procs.kill_tree(self._proc.pid, include_root=True)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(5)
-
-    def close(self) -> None:
-        self.kill()
-        if self._closed:
-            return
-        self._closed = True
-        if self._cgroup is not None:
-            self._cgroup.remove()
-        shutil.rmtree(self._temp_dir, ignore_errors=True)
 
 
 class BasicLauncher:

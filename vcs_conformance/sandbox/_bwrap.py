@@ -38,7 +38,6 @@ import contextlib
 import json
 import os
 import select
-import shutil
 import stat
 import subprocess
 import threading
@@ -51,6 +50,7 @@ from .._seams import Protection, SandboxReport, WorkerProcess, WorkerSpec
 from ..errors import SandboxUnavailable
 from . import _procs
 from ._cgroups import WorkerCgroup
+from ._confined import ConfinedWorker
 from ._limits import apply_rlimits, processes_of_uid, rlimits, tmpfs_bytes
 
 #: The uid/gid a root host drops to before the sandbox is made.
@@ -273,35 +273,21 @@ def grant_access(spec: WorkerSpec) -> None:
                 os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
 
 
-class SandboxedWorker:
+class SandboxedWorker(ConfinedWorker):
     """A worker inside bubblewrap; owns its cgroup and temp dir."""
 
     def __init__(self, proc: subprocess.Popen[bytes], *, init_pid: int | None,
                  cgroup: WorkerCgroup | None, temp_dir: Path) -> None:
-        self._proc = proc
+        super().__init__(proc, cgroup=cgroup, temp_dir=temp_dir)
         self._init = init_pid
-        self._cgroup = cgroup
-        self._temp_dir = temp_dir
         self._depth = len(_procs.nspids(os.getpid())) or 1
-        self._closed = False
         #: Host pid of the worker (pid 2 inside), once a scan has seen it.
         self._worker_pid: int | None = None
-
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
 
     @property
     def init_pid(self) -> int | None:
         """Host pid of the sandbox's PID-namespace init (bwrap's reaper)."""
         return self._init
-
-    def poll(self) -> int | None:
-        code = self._proc.poll()
-        return None if code is None else _procs.returncode_of_bwrap(code)
-
-    def wait(self, timeout: float | None = None) -> int:
-        return _procs.returncode_of_bwrap(self._proc.wait(timeout))
 
     def _sandbox_pids(self) -> list[int]:
         """Host pids of the processes in the worker's PID namespace but init and the worker."""
@@ -352,15 +338,6 @@ class SandboxedWorker:
             _procs.kill_tree(self._proc.pid, include_root=True)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(5)
-
-    def close(self) -> None:
-        self.kill()
-        if self._closed:
-            return
-        self._closed = True
-        if self._cgroup is not None:
-            self._cgroup.remove()
-        shutil.rmtree(self._temp_dir, ignore_errors=True)
 
 
 def _tail(path: Path, limit: int = 2000) -> str:
