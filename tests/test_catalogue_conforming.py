@@ -125,6 +125,14 @@ def test_template_plugin_passes_everything(tmp_path: Path) -> None:
     examples = run.report["plugins"][0]["examples"]
     assert set(examples) == {"init", "preprocess", "train", "synthesize"}
     assert examples["init"] > 1  # config_schema: generated configs, not just {}
+    # What the kit costs is in the report: the plugin's own share of each check (timed in
+    # the worker) and, for each generated check, the kit's median ms per example.
+    checks = run.report["plugins"][0]["checks"]
+    for check in ("synthesize-valid", "train-valid", "init-config", "preprocess-valid"):
+        entry = checks[check]
+        assert 0 < entry["plugin_s"] < entry["duration_s"], (check, entry)
+        assert 0 < entry["kit_ms_per_example"] < 1000 * entry["duration_s"], (check, entry)
+    assert "kit_ms_per_example" not in checks["manifest-schema"]
 
 
 def test_entry_point_naming_register_is_tolerated_with_a_warning(tmp_path: Path) -> None:

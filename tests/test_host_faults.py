@@ -184,3 +184,19 @@ def test_leftover_process_is_recorded(plugin: Any) -> None:
                 os.kill(pid, signal.SIGKILL)
     _next_call_works(plugin)
     assert plugin.last_call.leftover_pids == []
+
+
+@pytest.mark.parametrize("kind", ["nap", "nap-then-value-error"])
+def test_the_worker_times_the_hook_itself(plugin: Any, kind: str) -> None:
+    """``CallRecord.plugin_seconds`` is the hook's own time, measured in the worker: the
+    plugin's share of a call, so reports can tell it from the kit's (answer or error)."""
+    if kind == "nap":
+        plugin.synthesize(kind)
+    else:
+        with pytest.raises(InvalidInputRejected):
+            plugin.synthesize(kind)
+    record = plugin.last_call
+    assert record is not None and record.plugin_seconds is not None
+    assert 0.25 <= record.plugin_seconds <= record.seconds
+    plugin.synthesize("A normal sentence.")
+    assert plugin.last_call.plugin_seconds < 0.25

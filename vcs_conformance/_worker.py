@@ -592,17 +592,18 @@ class Worker:
                     "traceback": ""}
         if hook == "train":
             args = [args[0], self._progress_callback(call_id)]
-        started = time.perf_counter()
+        started = time.perf_counter_ns()
         try:
             value = func(*args)
         except BaseException as exc:
-            return {"op": "error", "id": call_id, "seconds": time.perf_counter() - started,
+            return {"op": "error", "id": call_id, "ns": time.perf_counter_ns() - started,
                     **_describe(exc)}
-        # The hook's own time, so the host can tell the plugin's share of a call from its own.
-        seconds = time.perf_counter() - started
+        # The hook's own time, so the host can tell the plugin's share of a call from its
+        # own; integer nanoseconds, which the strict decoder parses at C speed.
+        spent = time.perf_counter_ns() - started
         try:
-            data = encode_frame({"op": "result", "id": call_id, "value": value,
-                                 "seconds": seconds}, max_bytes=self.max_frame)
+            data = encode_frame({"op": "result", "id": call_id, "value": value, "ns": spent},
+                                max_bytes=self.max_frame)
         except FrameError as exc:
             detail = _find_non_json(value) or str(exc)
             return {"op": "bad_output", "id": call_id, "message": f"the value {hook} returned "

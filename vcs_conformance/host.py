@@ -427,9 +427,9 @@ class LoadedPlugin:
         if callback_errors:
             raise callback_errors[0]
         if record is not None:
-            spent = reply.get("seconds")
-            if isinstance(spent, float | int) and not isinstance(spent, bool) and spent >= 0:
-                record.plugin_seconds = float(spent)
+            spent = reply.get("ns")
+            if type(spent) is int and spent >= 0:
+                record.plugin_seconds = spent / 1e9
         value = self._reply_value(reply, call_id)
         if tracker is not None and self._host.strict_progress:
             tracker.finish(success=True)
