@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from vcs_conformance._checks._catalogue import CHECK_IDS
+from vcs_conformance.envs._install import find_tools
 
 HERE = Path(__file__).parent
 DEFECTIVE = HERE / "fixtures" / "defective"
@@ -202,7 +203,8 @@ def _params(cases: tuple[Case, ...], *, xfail_kit_bugs: bool = False) -> list[An
 
 def _wheel(project: Path, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["uv", "build", "--wheel", "--out-dir", str(out), str(project)],
+    uv = find_tools("uv").uv or "uv"
+    subprocess.run([uv, "build", "--wheel", "--out-dir", str(out), str(project)],
                    check=True, capture_output=True, timeout=600)
     return next(out.glob("*.whl"))
 

@@ -21,7 +21,7 @@ import pytest
 from tests.test_envs import LOCKED, MANIFEST, TRANSITIVE, make_wheel
 from vcs_conformance._seams import PluginEnv
 from vcs_conformance.envs import IsolatedEnvProvider, list_entries
-from vcs_conformance.envs._install import installed_distributions
+from vcs_conformance.envs._install import find_tools, installed_distributions
 from vcs_conformance.errors import EnvBuildError
 
 pytestmark = [
@@ -150,7 +150,8 @@ def test_half_built_entry_is_rebuilt(locked_env: PluginEnv, envs_cache: Path) ->
 
 
 def test_sdist_handle_keeps_its_lock(tmp_path: Path, envs_cache: Path) -> None:
-    subprocess.run(["uv", "build", "--sdist", "--quiet", "--out-dir", str(tmp_path), str(LOCKED)],
+    uv = find_tools("uv").uv or "uv"
+    subprocess.run([uv, "build", "--sdist", "--quiet", "--out-dir", str(tmp_path), str(LOCKED)],
                    check=True, capture_output=True)
     sdist, = tmp_path.glob("*.tar.gz")
     env = IsolatedEnvProvider(cache_dir=envs_cache)(sdist)

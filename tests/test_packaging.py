@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from vcs_conformance.envs._install import find_tools
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
 def test_wheel_ships_schemas_and_uses_them(tmp_path: Path) -> None:
-    uv = shutil.which("uv")
-    if uv is None:
-        pytest.skip("uv is not installed")
+    uv = find_tools("uv").uv  # the kit depends on uv: never a skip
     # Build from a copy, so the test never writes into the checkout.
     src = tmp_path / "src"
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(

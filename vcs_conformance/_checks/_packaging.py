@@ -9,7 +9,6 @@ wheel reused; the isolated env provider's wheel is reused when it has one.
 from __future__ import annotations
 
 import configparser
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -66,7 +65,13 @@ def _cached_build(run: Any, handle: Path) -> Path:
 
 
 def _build(source: Path, out: Path) -> Path:
-    uv = shutil.which("uv")
+    from ..envs._install import find_tools
+    from ..errors import EnvBuildError
+
+    try:  # the uv PyPI package's binary: a kit installed in a venv has no uv on PATH
+        uv: str | None = find_tools("uv").uv
+    except EnvBuildError:
+        uv = None
     if uv:
         cmd = [uv, "build", "--wheel", "--out-dir", str(out), str(source)]
     else:
