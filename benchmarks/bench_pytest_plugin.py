@@ -40,7 +40,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT))  # a PYTHONPATH checkout (or the installed kit) wins
-DEFAULT_PLUGIN = ROOT / "tests" / "fixtures" / "matrix" / "api12"
+DEFAULT_PLUGIN = ROOT / "tests" / "fixtures" / "matrix" / "plugins" / "api-1-2"
 CHECK = "synthesize-valid"
 
 
@@ -50,7 +50,7 @@ def _pytest(args: list[str], cwd: Path) -> float:
                            *args], cwd=cwd, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     if proc.returncode not in (0, 5):
-        sys.exit(f"pytest failed ({proc.returncode}):\n{proc.stdout[-3000:]}")
+        sys.exit(f"pytest failed ({proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
     return elapsed
 
 

@@ -100,6 +100,12 @@ def test_result_checks_rate_length_and_silence(ws: Workspace) -> None:
         validate_output("synthesize", quiet, api="1.2", workspace=ws.root, text="Hello")
     # no ASCII letter: silence is allowed (e.g. punctuation only, or CJK text)
     validate_output("synthesize", quiet, api="1.2", workspace=ws.root, text="... 你好")
+    validate_output("synthesize", quiet, api="1.2", workspace=ws.root,
+                    text="\u00e9\u00df " * 2000)
+    # the letters anywhere in a long text, and the two whose lower case is ASCII, count
+    for text in ("\u4f60" * 4999 + "z", "\u0130", "\u212a"):
+        with pytest.raises(OutputInvalid, match="all silence"):
+            validate_output("synthesize", quiet, api="1.2", workspace=ws.root, text=text)
     (ws.outputs / "junk.wav").write_bytes(b"RIFX" + b"\0" * 40)
     with pytest.raises(OutputInvalid, match="not a valid PCM WAV"):
         validate_output("synthesize", {**good, "audio": "outputs/junk.wav"}, api="1.2",

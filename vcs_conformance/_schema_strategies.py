@@ -96,12 +96,16 @@ __all__ = [
 _TYPES: Final = ("null", "boolean", "integer", "number", "string", "array", "object")
 #: A per-type result: (strategy, exact) or None when the type is impossible.
 Made = tuple[SearchStrategy[Any], bool] | None
+#: What unknown keys start with where a schema names its keys (SPEC 4: never invalid).
+_EXTRA_PREFIX: Final = "x_"
+#: Strings over all of Unicode without spice (unknown keys), shared by every schema.
+_PLAIN_TEXT: Final = text_over(unicode_characters())
 _LITERAL_PREFIX: Final = re.compile(r"\^((?:[A-Za-z0-9_/:=@,-]|\\[.+*?()|\[\]{}^$\\/-])+)")
 
 
 class _Builder:
     def __init__(self, registry: Registry[Any], extra_keys: bool,
-                 text: Text) -> None:
+                 text: Text, key_text: Text) -> None:
         self.registry = registry
         self.extra_keys = extra_keys
         self.text = text
@@ -109,6 +113,10 @@ class _Builder:
         self.building: set[frozenset[Any]] = set()
         self.validators: dict[str, Draft202012Validator] = {}
         self.any_json = any_json(text)
+        #: Unknown keys ``x_...``: one shared strategy, whose identity says "no filter".
+        #: Over the plain alphabet: spice in a key nobody reads finds nothing and
+        #: cost three hypothesis choices a key.
+        self.prefixed_keys = key_text(0, 8).map(_EXTRA_PREFIX.__add__)
 
     # -- plumbing -------------------------------------------------------------
 
@@ -363,7 +371,20 @@ class _Builder:
             return lo <= len(s) and (hi is None or len(s) <= hi) \
                 and all(c.search(s) for c in compiled)
 
-        return base.filter(fits), True
+        matching = base.filter(fits)
+        if any(p.startswith("^") for p in patterns):
+            return matching, True
+        # Search patterns (``\S``: "not all white space") match most plain strings: try
+        # one first and draw from the regex only when it does not match.  A plain
+        # string costs half of a ``from_regex`` draw through a filter.
+        plain = self._with_long(self.text(lo, hi), lo, hi, None)
+
+        @st.composite
+        def plain_first(draw: st.DrawFn) -> str:
+            drawn = draw(plain)
+            return drawn if fits(drawn) else draw(matching)
+
+        return plain_first(), True
 
     def _with_long(self, strategy: SearchStrategy[str], lo: int, hi: int | None,
                    pattern: str | None) -> SearchStrategy[str]:
@@ -492,12 +513,19 @@ class _Builder:
         for node in flat:
             if isinstance(node.get("additionalProperties"), Mapping):
                 self.build([node.child("additionalProperties")])
-        # Up to three extra keys in half the objects: a count, then each key (a
-        # duplicate is dropped).  Cheaper than st.lists(unique=True), whose
-        # bookkeeping cost more than the keys themselves; half the examples still
-        # carry unknown keys, and shrinking goes to none.
-        extra_count = st.sampled_from((0, 0, 0, 1, 2, 3))
-        extra_key = st.one_of(sources).filter(lambda k: k not in names)
+        # Extra keys in half the objects: a count, then each key (a duplicate is
+        # dropped).  Cheaper than st.lists(unique=True), whose bookkeeping cost more
+        # than the keys themselves; shrinking goes to none.  Up to three where keys are
+        # data (maps, pattern keys: ``maxProperties`` 3 must be reachable), up to two
+        # where they are only unknown ``x_...`` keys, which need no filter against the
+        # named keys unless a named key could be one: hypothesis' filter machinery
+        # costs more per key than drawing it.
+        only_unknown = sources == [self.prefixed_keys]
+        extra_count = st.sampled_from((0, 0, 0, 1, 1, 2) if only_unknown
+                                      else (0, 0, 0, 1, 2, 3))
+        extra_key = sources[0] if len(sources) == 1 else st.one_of(sources)
+        if not only_unknown or any(n.startswith(_EXTRA_PREFIX) for n in names):
+            extra_key = extra_key.filter(lambda k: k not in names)
         # An extra key's constraint depends only on which patternProperties it
         # matches: resolve each combination once, not once per drawn key.
         by_matches: dict[tuple[bool, ...], SearchStrategy[Any] | None] = {}
@@ -542,7 +570,7 @@ class _Builder:
         if mapping or not shaped:
             sources.append(self.text(0, 12))
         elif self.extra_keys:
-            sources.append(self.text(0, 8).map(lambda s: "x_" + s))
+            sources.append(self.prefixed_keys)
         return sources
 
 
@@ -576,6 +604,11 @@ def from_schema(schema: Mapping[str, Any] | bool, *, registry: Registry[Any] | N
     resource = Resource.from_contents(schema, default_specification=DRAFT202012)
     full = base.with_resource(uri, resource).crawl()
     root = Node(schema, full.resolver(base_uri=uri), uri, "")
-    text = spiced_text if string_alphabet is None else text_over(string_alphabet)
-    builder = _Builder(full, extra_keys, text)
+    text: Text
+    key_text: Text
+    if string_alphabet is None:
+        text, key_text = spiced_text, _PLAIN_TEXT
+    else:
+        text = key_text = text_over(string_alphabet)
+    builder = _Builder(full, extra_keys, text, key_text)
     return builder.build([root])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import stat
 import struct
 import sys
@@ -50,6 +51,10 @@ DURATION_TOLERANCE_S = 0.010
 #: Peak magnitude (16-bit scale) at or below which audio counts as silence (~ -60 dBFS).
 SILENCE_THRESHOLD = 32
 _MAX_SYMLINKS = 40
+#: A letter to speak: ASCII, or one of the two characters whose lower case is one
+#: (U+0130, U+212A).  A regex, not a loop: a 5,000-character text without letters
+#: (CJK, emoji) took 0.4 ms a call to scan in Python.
+_SPEAKABLE_LETTER = re.compile("[A-Za-z\u0130\u212a]")
 _SCHEMA_FOR_HOOK = {"preprocess": "dataset", "train": "model", "synthesize": "result"}
 _AREA_FOR_HOOK = {"train": "models", "synthesize": "outputs"}
 
@@ -328,7 +333,7 @@ def validate_shape(hook: str, value: Any, api: str) -> None:
 
 
 def _has_ascii_letter(text: Any) -> bool:
-    return isinstance(text, str) and any("a" <= c.lower() <= "z" for c in text)
+    return isinstance(text, str) and _SPEAKABLE_LETTER.search(text) is not None
 
 
 def _check_audio(root: Path, rel: str, pointer: str, hook: str, *, rate: int | None,
