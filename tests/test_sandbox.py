@@ -40,7 +40,20 @@ def test_report_says_every_protection_is_on(strict) -> None:  # type: ignore[no-
     assert off == []
     names = {p.name for p in report.protections}
     assert {"user-namespace", "pid-namespace", "network-namespace", "memory-limit",
-            "process-limit", "unprivileged-uid"} <= names
+            "process-limit", "unprivileged-uid", "capabilities-dropped", "host-environ-hidden",
+            "die-with-parent", "process-cleanup", "private-tmp"} <= names
+
+
+def test_report_gives_each_limit_as_measured(strict) -> None:  # type: ignore[no-untyped-def]
+    """Not "rlimit set": the value the probe read back or ran into, per limit."""
+    details = {p.name: p.detail for p in strict.report().protections}
+    assert "RLIMIT_CPU read back inside: 10 s" in details["cpu-limit"]
+    assert "failed with EFBIG" in details["file-size-limit"]
+    assert "stopped with EMFILE at descriptor 64" in details["open-files-limit"]
+    assert "probe limit 128 MiB" in details["memory-limit"]
+    assert "allowance 8 processes" in details["process-limit"]
+    assert "SIGKILL" in details["die-with-parent"]
+    assert "did not appear in the host's" in details["private-tmp"]
 
 
 def test_host_files_and_secrets_are_invisible(strict, tmp_path: Path, canary: Path,  # type: ignore[no-untyped-def]

@@ -35,7 +35,7 @@ from . import _worker
 from ._api import CURRENT_CORE, DEFAULT_SHIM_WINDOW
 from ._current_env import CurrentEnvProvider, EnvProvider
 from ._host_conn import LogRing, WorkerConnection
-from ._seams import Launcher, Limits, PluginEnv, SandboxReport, SubprocessLauncher
+from ._seams import Launcher, Limits, PluginEnv, SandboxReport
 from ._shims import ShimChain, ShimContext, ShimStep, build_chain
 from ._validate import ProgressTracker, validate_output, validate_shape
 from .compat import Decision, decide, parse_api
@@ -469,8 +469,27 @@ def _short(value: Any) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+def _default_launcher() -> Launcher:
+    """The strongest sandbox this machine gives (SPEC 6), as ``make_launcher("auto")``.
+
+    Why not the unconfined :class:`SubprocessLauncher`: a host that forgets
+    to pass a launcher would run untrusted plugins with the caller's files,
+    network and secrets, silently.  ``auto`` warns when it falls back; pass
+    ``launcher=make_launcher("off")`` to run unconfined on purpose (loudly).
+    Imported here, not at module level: the sandbox package is only needed
+    once a host is made.
+    """
+    from .sandbox import make_launcher
+
+    return make_launcher("auto")
+
+
 class PluginHost:
-    """Loads plugins and drives their hooks as core ``core_version`` would (SPEC 1, 3-5)."""
+    """Loads plugins and drives their hooks as core ``core_version`` would (SPEC 1, 3-5).
+
+    Without ``launcher`` the plugins run in the strongest sandbox available
+    (``make_launcher("auto")``, SPEC 6), never silently unconfined.
+    """
 
     def __init__(self, core_version: str = CURRENT_CORE,
                  workspace: str | os.PathLike[str] | Workspace | None = None, *,
@@ -487,7 +506,7 @@ class PluginHost:
             raise ValueError(f"shim_window must be 0 or more, not {shim_window}")
         self.core_version = core_version
         self.shim_window = shim_window
-        self.launcher: Launcher = launcher if launcher is not None else SubprocessLauncher()
+        self.launcher: Launcher = launcher if launcher is not None else _default_launcher()
         self.env_provider: EnvProvider = env_provider if env_provider is not None \
             else CurrentEnvProvider()
         self.limits = limits if limits is not None else Limits()

@@ -31,7 +31,8 @@ LEVELS = ("strict", "basic", "off", "auto")
 
 #: Protections without which ``strict`` is not strict (SPEC 6).
 _STRICT_CORE = ("user-namespace", "pid-namespace", "network-namespace", "mount-namespace",
-                "unprivileged-uid", "capabilities-dropped", "no-new-privileges")
+                "unprivileged-uid", "capabilities-dropped", "no-new-privileges",
+                "host-environ-hidden")
 
 _log = logging.getLogger("vcs_conformance.sandbox")
 

@@ -3,12 +3,19 @@
 For machines where bubblewrap cannot run (no user namespaces, not Linux
 enough): rlimits, a per-worker cgroup when the host can make one, an
 unprivileged uid when the host is root and the interpreter is reachable by
-it, a scrubbed environment, and Landlock for the filesystem (plus TCP,
-abstract unix sockets and signals where the kernel's ABI has them).  UDP,
-named unix sockets and ``/proc`` of other processes stay open: the report
-says so.  The launcher script (``_basic_launch.py``) runs under the host's
-own interpreter with ``-I -S``, so nothing from the plugin env runs before
-the walls are up.
+it, no capabilities even when it stays root, a scrubbed environment, and
+Landlock for the filesystem (plus TCP, abstract unix sockets and signals
+where the kernel's ABI has them).  The launcher script
+(``_basic_launch.py``) runs under the host's own interpreter with ``-I -S``,
+so nothing from the plugin env runs before the walls are up.
+
+What cannot be had without namespaces is reported off, never papered
+over: UDP and named unix sockets stay open; the host's processes stay
+visible in ``/proc`` (their command lines too; their environ is guarded by
+Landlock's ptrace scoping and the dropped capabilities, and the probe
+checks that); and there is no *private* ``/dev/shm``: the host's is left
+out of the Landlock rules (neither readable nor writable), so POSIX shared
+memory and ``multiprocessing`` semaphores are unavailable to a plugin.
 """
 
 from __future__ import annotations
@@ -20,18 +27,28 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from .._seams import Protection, SandboxReport, WorkerProcess, WorkerSpec
+from .._seams import Limits, Protection, SandboxReport, WorkerProcess, WorkerSpec
 from . import _procs
 from ._bwrap import _ETC_FILES, _ETC_NETWORK, NOBODY, RW_AREAS, _readonly_sources, grant_access
 from ._cgroups import WorkerCgroup
 from ._confined import ConfinedWorker
 from ._limits import processes_of_uid, rlimits
+from ._measured import (
+    ReportLines,
+    capabilities_dropped,
+    host_environ,
+    limit_lines,
+    parent_death,
+    process_cleanup,
+)
 
 _LAUNCH_SCRIPT = Path(__file__).with_name("_basic_launch.py")
 _OS_READ = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/proc")
+#: Not ``/dev/shm``: without a mount namespace it would be the host's (see the docstring).
 _DEV_RW = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
-           "/dev/pts", "/dev/ptmx", "/dev/shm")
+           "/dev/pts", "/dev/ptmx")
 
 
 def reachable_by_others(path: str) -> bool:
@@ -145,38 +162,47 @@ class BasicLauncher:
         return BasicWorker(proc, cgroup=cgroup, temp_dir=Path(spec.temp_dir))
 
 
-def basic_protections(found: dict[str, object], launcher: BasicLauncher) -> list[Protection]:
-    """Report lines of the basic level from the probe worker's findings."""
-    out: list[Protection] = []
-
-    def add(name: str, ok: object, on: str, off: str) -> None:
-        out.append(Protection(name, bool(ok), on if ok else off))
-
+def basic_protections(found: dict[str, Any], launcher: BasicLauncher,
+                      limits: Limits) -> list[Protection]:
+    """Report lines of the basic level from the probe's findings (``limits``: the probe's)."""
+    out = ReportLines()
+    add = out.add
     add("filesystem", found.get("home_hidden") and found.get("tmp_private"),
         f"Landlock ABI {launcher.landlock_abi}: only the OS, the plugin env and the workspace",
         "no Landlock: the whole host filesystem is readable")
-    add("private-shm", found.get("shm_private"), "empty /dev/shm",
-        "/dev/shm is the host's (shared memory of other processes)")
+    shm_closed = (not found.get("shm_leaked") and found.get("shm_write") != "written"
+                  and not str(found.get("shm_read", "read")).startswith("read"))
+    add("host-shm", shm_closed,
+        f"the host's /dev/shm is closed by Landlock (write: {found.get('shm_write')}; "
+        f"read: {found.get('shm_read')})",
+        f"the host's /dev/shm is open to the plugin (write: {found.get('shm_write')}; "
+        f"read: {found.get('shm_read')})")
+    add("private-shm", False, "", "no mount namespace: no private /dev/shm (POSIX shared memory "
+        "and multiprocessing semaphores are unavailable to the plugin)")
     add("unprivileged-uid", found.get("uid") not in (None, 0), f"uid {found.get('uid')}",
-        "worker runs as root (the interpreter is not reachable by an unprivileged uid)")
+        "worker runs as root: the interpreter is not reachable by an unprivileged uid "
+        "(its capabilities: see capabilities-dropped)")
+    out.lines.append(capabilities_dropped(found))
     add("network", False, "",
         "no network namespace: UDP and named unix sockets stay open"
         + (", TCP blocked by Landlock" if launcher.landlock_abi >= 4 else ""))
     add("signals-scoped", launcher.landlock_abi >= 6, "Landlock scopes signals and "
         "abstract unix sockets to the worker", "the worker can signal host processes")
     add("no-new-privileges", found.get("no_new_privs"), "NoNewPrivs=1", "NoNewPrivs=0")
-    add("scrubbed-environment", found.get("env_clean"), "only the variables the host sets",
-        "host variables leak")
+    add("scrubbed-environment", found.get("env_clean"),
+        "only the variables the host sets (the launcher's environ: "
+        f"{found.get('launcher_environ')})",
+        f"host variables leak: {found.get('env_extra')}")
+    out.lines.append(host_environ(found, found.get("host_environ_own")))
     add("process-limit", found.get("fork_limited"), str(found.get("fork_detail")),
         f"fork limit not enforced ({found.get('fork_detail')})")
     add("memory-limit", found.get("memory_limited"), str(found.get("memory_detail")),
         f"not enforced ({found.get('memory_detail')})")
-    add("cpu-limit", found.get("cpu_rlimit"), "RLIMIT_CPU", "RLIMIT_CPU not set")
-    add("file-size-limit", found.get("fsize_rlimit"), "RLIMIT_FSIZE", "RLIMIT_FSIZE not set")
-    add("open-files-limit", found.get("nofile_rlimit"), "RLIMIT_NOFILE", "RLIMIT_NOFILE not set")
+    out.lines += limit_lines(found, limits)
     add("cgroup", launcher.cgroup is not None, f"cgroup {launcher.cgroup} per worker",
         "no cgroup: leftovers tracked through the subreaper launcher")
-    add("process-cleanup", True, "the launcher is a child subreaper: setsid daemons stay "
-        "its descendants and die with the worker", "")
-    add("pid-namespace", False, "", "no PID namespace: the worker sees host processes")
-    return out
+    out.lines += [process_cleanup(found, "the launcher is a child subreaper and kills "
+                                         "what is left"), parent_death(found)]
+    add("pid-namespace", False, "", "no PID namespace: the worker sees host processes and "
+        "their command lines")
+    return out.lines

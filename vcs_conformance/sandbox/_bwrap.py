@@ -45,13 +45,22 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .._seams import Protection, SandboxReport, WorkerProcess, WorkerSpec
+from .._seams import Limits, Protection, SandboxReport, WorkerProcess, WorkerSpec
 from ..errors import SandboxUnavailable
 from . import _procs
 from ._cgroups import WorkerCgroup
 from ._confined import ConfinedWorker
 from ._limits import apply_rlimits, processes_of_uid, rlimits, tmpfs_bytes
+from ._measured import (
+    ReportLines,
+    capabilities_dropped,
+    host_environ,
+    limit_lines,
+    parent_death,
+    process_cleanup,
+)
 
 #: The uid/gid a root host drops to before the sandbox is made.
 NOBODY = 65534
@@ -506,13 +515,11 @@ def _child_pid(fd: int, timeout: float = 30.0) -> int | None:
         return None
 
 
-def protections_from_probe(found: dict[str, object], setup: StrictSetup) -> list[Protection]:
-    """Turn the measured facts of the probe worker into report lines."""
-    out: list[Protection] = []
-
-    def add(name: str, ok: object, on: str, off: str) -> None:
-        out.append(Protection(name, bool(ok), on if ok else off))
-
+def protections_from_probe(found: dict[str, Any], setup: StrictSetup,
+                           limits: Limits) -> list[Protection]:
+    """Turn the measured facts of the probe worker into report lines (``limits``: the probe's)."""
+    out = ReportLines()
+    add = out.add
     add("user-namespace", found.get("userns"), "own user namespace, nested ones disabled",
         "no user namespace")
     add("unprivileged-uid", found.get("uid") not in (None, 0),
@@ -528,24 +535,28 @@ def protections_from_probe(found: dict[str, object], setup: StrictSetup) -> list
     add("ipc-uts-cgroup-namespaces", found.get("hostname") == "vcs-sandbox",
         "own IPC, UTS and cgroup namespaces", "shared with the host")
     add("no-new-privileges", found.get("no_new_privs"), "NoNewPrivs=1", "NoNewPrivs=0")
-    add("capabilities-dropped", found.get("cap_eff") == 0, "no capabilities",
-        f"effective capabilities {found.get('cap_eff')}")
+    out.lines.append(capabilities_dropped(found))
     add("new-session", found.get("own_session"), "own session: no TIOCSTI into the host tty",
         "shares the host session")
     add("scrubbed-environment", found.get("env_clean"),
-        "only the variables the host sets, also in /proc/1/environ", "host variables leak")
+        "only the variables the host sets, also in /proc/1/environ",
+        f"host variables leak: {found.get('env_extra')}")
+    out.lines.append(host_environ(found, found.get("host_environ_own")))
     add("process-limit", found.get("fork_limited"),
         f"forks stop at the limit ({found.get('fork_detail')})",
         f"fork limit not enforced ({found.get('fork_detail')})")
     add("memory-limit", found.get("memory_limited"), str(found.get("memory_detail")),
         f"memory limit not enforced ({found.get('memory_detail')})")
-    add("cpu-limit", found.get("cpu_rlimit"), "RLIMIT_CPU", "RLIMIT_CPU not set")
-    add("file-size-limit", found.get("fsize_rlimit"), "RLIMIT_FSIZE", "RLIMIT_FSIZE not set")
-    add("open-files-limit", found.get("nofile_rlimit"), "RLIMIT_NOFILE", "RLIMIT_NOFILE not set")
-    add("private-tmp", found.get("tmp_private") and found.get("shm_private"),
-        "sized tmpfs /tmp and /dev/shm",
-        "host /tmp visible")
+    out.lines += limit_lines(found, limits)
+    shm_private = (found.get("shm_write") == "written" and not found.get("shm_leaked")
+                   and not str(found.get("shm_read", "read")).startswith("read"))
+    add("private-tmp", found.get("tmp_private") and shm_private,
+        "sized tmpfs /tmp and /dev/shm (a file the probe wrote to /dev/shm did not appear in "
+        "the host's)",
+        f"host /tmp visible: {not found.get('tmp_private')}; /dev/shm write: "
+        f"{found.get('shm_write')}, seen by the host: {bool(found.get('shm_leaked'))}")
     add("cgroup", setup.cgroup is not None, f"cgroup {setup.cgroup} per worker (memory, pids)",
         "no cgroup: rlimits only, leftovers tracked by PID namespace")
-    add("die-with-parent", True, "bwrap --die-with-parent from a long-lived thread", "")
-    return out
+    out.lines += [process_cleanup(found, "the PID namespace dies with its init"),
+                  parent_death(found)]
+    return out.lines
