@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _pinning import one_cpu
 
+from vcs_conformance._seams import SubprocessLauncher
 from vcs_conformance.host import PluginHost
 
 TARGETS = {"noop_ratio": 3.0, "noop_calls_per_s": 5000.0, "ready_ratio": 1.3, "mib_ratio": 2.0}
@@ -225,7 +226,8 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         project = _project(Path(tmp) / "proj")
-        with PluginHost(workspace=Path(tmp) / "ws") as host:
+        # The host's own cost, so no sandbox: bench_sandbox.py measures what strict adds.
+        with PluginHost(workspace=Path(tmp) / "ws", launcher=SubprocessLauncher()) as host:
             plugin = host.load(project)
             figures = bench_noop(plugin, args.repeat)
             figures.update(bench_ready(host, project, plugin, args.repeat))

@@ -230,7 +230,9 @@ class SubprocessLauncher:
             level="off",
             protections=(
                 Protection("process-group-kill", True, "worker runs in its own session"),
-                Protection("scrubbed-environment", True, "only the variables the host sets"),
+                Protection("scrubbed-environment", False, "the worker is given only the "
+                           "variables the host sets, but it can read the host's own "
+                           "/proc/<pid>/environ"),
             ),
             missing=("namespaces", "filesystem", "network", "limits"),
         )

@@ -424,7 +424,44 @@ def _limit_of(exc: BaseException) -> str | None:
         return "max_file_size_mb"
     if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
         return "max_open_files"
+    if ((isinstance(exc, OSError) and exc.errno == errno.EAGAIN)
+            or (isinstance(exc, RuntimeError) and "can't start new thread" in str(exc))):
+        return "processes" if _was_spawning(exc) or _cannot_spawn() else None
     return None
+
+
+def _was_spawning(exc: BaseException) -> bool:
+    """Whether ``exc`` came from ``os.fork()``/``forkpty()`` or subprocess' fork_exec
+    (not the EAGAIN of non-blocking I/O): the call its innermost frame was making."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    code = tb.tb_frame.f_code
+    if code.co_name == "_execute_child":  # subprocess.Popen: _fork_exec(...) failed
+        return True
+    import dis
+
+    called = None  # a call without arguments: the last name loaded is the callee
+    for ins in dis.get_instructions(code):
+        if ins.offset >= tb.tb_lasti:
+            break
+        if ins.opname.startswith("LOAD_"):
+            called = ins.argval
+    return called in ("fork", "forkpty")
+
+
+def _cannot_spawn() -> bool:
+    """Whether a new process fails right now with EAGAIN (threads, other callers).
+    ``posix_spawn`` runs no fork hooks."""
+    try:
+        pid = os.posix_spawn("/bin/true", ["true"], {})
+    except OSError as exc:
+        return exc.errno == errno.EAGAIN
+    with contextlib.suppress(OSError):
+        os.waitpid(pid, 0)
+    return False
 
 
 class Worker:
