@@ -24,9 +24,9 @@ from vcs_conformance._checks._catalogue import CHECK_IDS
 PLUGINS = {"1.0": "api-1-0", "1.1": "api-1-1", "1.2": "api-1-2"}
 CORES = ("1.0.0", "1.1.0", "1.2.0")
 WINDOWS = (1, 2)
-#: Checks decided from the manifest and the built wheel alone: they run on any core.
-PACKAGING = {"manifest-present", "manifest-schema", "manifest-identity",
-             "package-entry-point"}
+#: The checks before compat-core (the manifest in the built wheel): they run on any
+#: core; every later check, package-entry-point included, skips for an incompatible one.
+PACKAGING = {"manifest-present", "manifest-schema", "manifest-identity"}
 
 
 def expected_cell(api: str, core: str, window: int) -> tuple[str, tuple[str, ...], str | None]:
@@ -139,8 +139,8 @@ def test_entry_point_naming_register_is_tolerated_with_a_warning(tmp_path: Path)
     """SPEC 2: ``pkg.plugin:register`` is tolerated: the checks pass, a warning says why."""
     run = run_kit(tmp_path, [str(CONFORMING / "entry-point-attr")], *BASE_OPTIONS,
                   "-k", "manifest or package or register")
-    assert set(run.outcomes()) == PACKAGING | {"package-install", "register-import",
-                                               "register-hooks"}
+    assert set(run.outcomes()) == PACKAGING | {"package-entry-point", "package-install",
+                                               "register-import", "register-hooks"}
     assert set(run.outcomes().values()) == {"passed"}, run.stdout
     assert "entry point 'vcs_tone_attr.plugin:register' names an attribute" in run.stdout
     assert "tolerated" in run.stdout

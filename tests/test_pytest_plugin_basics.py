@@ -62,19 +62,21 @@ def test_incompatible_plugin_is_skipped_with_the_rule(pytester: pytest.Pytester,
     # Header: core, plugin target and the compat decision.
     assert "vcs-conformance: core 1.2.0" in out
     assert "plugin future-voice 0.1.0, targets API 1.3: incompatible (needs-newer-core)" in out
-    # Node ids carry the check id; packaging checks still ran on the built wheel.
-    for check in ("manifest-present", "manifest-schema", "manifest-identity",
-                  "package-entry-point"):
+    # Node ids carry the check id; the manifest checks (before compat-core) still ran.
+    for check in ("manifest-present", "manifest-schema", "manifest-identity"):
         assert f"vcs/future-voice/{check} PASSED" in out
-    assert "vcs/future-voice/compat-core SKIPPED" in out
-    assert "vcs/future-voice/synthesize-valid SKIPPED" in out
+    # SPEC 7: every check after compat-core is skipped with its reason, the
+    # packaging checks included.
+    for check in ("compat-core", "package-entry-point", "synthesize-valid"):
+        assert f"vcs/future-voice/{check} SKIPPED" in out
     assert "plugin targets API 1.3, newer than API 1.2 of core 1.2.0" in out
     assert "VCSCompatibilityWarning" in out
-    result.assert_outcomes(passed=4, skipped=14)  # shim-equivalence is not an item here
+    result.assert_outcomes(passed=3, skipped=15)  # shim-equivalence is not an item here
     data = json.loads(report.read_text())
     plugin = data["plugins"][0]
-    assert plugin["counts"] == {"passed": 4, "skipped": 14}
-    assert "(needs-newer-core): plugin targets API 1.3" in plugin["checks"]["train-valid"]["reason"]
+    assert plugin["counts"] == {"passed": 3, "skipped": 15}
+    for check in ("package-entry-point", "train-valid"):
+        assert "(needs-newer-core): plugin targets API 1.3" in plugin["checks"][check]["reason"]
     assert plugin["info"]["decision"]["rule"] == "needs-newer-core"
 
 
@@ -178,7 +180,7 @@ def test_min_checks_fails_a_run_where_too_little_ran(pytester: pytest.Pytester,
     project = make_plugin(tmp_path)
     result = pytester.runpytest(f"--vcs-plugin={project}", "--vcs-min-checks=10")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*only 4 checks ran*fewer than --vcs-min-checks=10*"])
+    result.stdout.fnmatch_lines(["*only 3 checks ran*fewer than --vcs-min-checks=10*"])
 
 
 def test_unknown_suite_is_a_usage_error(pytester: pytest.Pytester, tmp_path: Path) -> None:

@@ -7,11 +7,19 @@ kit never disturbs another test suite.  Items are made in
 per plugin, node id ``vcs/<plugin>/<check-id>``, so ``-k synthesize`` and
 ``--deselect`` work and the items run beside the repository's own tests.
 State lives in ``config.stash``; settings are shown in the report header.
+
+Each item carries a pytest-timeout marker as a backstop behind the host's
+own per-call timeouts: the sum of the clamped call timeouts the check may
+make plus a margin, with the ``signal`` method (SIGALRM in the main
+thread) so an expiry fails that item and the run goes on; the ``thread``
+method would end the whole process with ``os._exit``.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import statistics
 import warnings
 from collections.abc import Iterator
@@ -25,6 +33,15 @@ from ._checks._expect import ExpectationsError, load_expectations, write_expecta
 from ._checks._outcome import CheckFailed, CheckSkipped
 from ._checks._report import Accounting, write_report
 from ._checks._settings import Settings, add_options, settings_from
+
+#: Host calls a check that makes no hypothesis examples may make (loads included).
+FIXED_CHECK_CALLS = 10
+#: Calls beyond ``examples``: edge examples, loads and the replay of the shrunk example.
+EXTRA_GENERATED_CALLS = 20
+#: Seconds an item may spend outside plugin calls (wheel builds, hypothesis, validation).
+ITEM_TIMEOUT_MARGIN_S = 120.0
+#: The first item to load a plugin may build its isolated env (the installer's own limit).
+ENV_BUILD_ALLOWANCE_S = 1800.0
 
 SETTINGS = pytest.StashKey[Settings]()
 STATE = pytest.StashKey["_State"]()
@@ -41,6 +58,8 @@ class _State:
         self.expectations = (load_expectations(settings.expect) if settings.expect else {})
         self.runners: dict[str, Any] = {}
         self.accounting = Accounting()
+        #: Runners whose env facts this process already shipped (``vcs_env_info``).
+        self.env_shipped: set[str] = set()
 
     def runner(self, handle: str) -> Any:
         """One runner (plugin loaded in its env and sandbox) per plugin, made lazily."""
@@ -55,6 +74,24 @@ class _State:
     def close(self) -> None:
         for run in self.runners.values():
             run.close()
+
+    def catalogue_sizes(self) -> dict[str, int]:
+        """Per plugin name, the checks that apply to it (shim-only ones only when shimmed)."""
+        sizes: dict[str, int] = {}
+        for handle in self.settings.plugins:
+            try:
+                run = self.runner(handle)
+            except Exception:  # accounting must not break the summary
+                continue
+            sizes[run.name] = sum(1 for spec, _ in checks_for_suite(self.settings.suite)
+                                  if not spec.shim_only or run.shimmed)
+        return sizes
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    """The pytest-xdist controller: it runs no item, so it never loads a plugin."""
+    return (not hasattr(config, "workerinput")
+            and config.pluginmanager.has_plugin("dsession"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -126,14 +163,68 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     lines = [
         f"vcs-conformance: core {s.core_version}, shim window {s.shim_window}, suite {s.suite}, "
         f"profile {s.profile} ({s.examples_for(None)} examples/check), sandbox {s.sandbox}, "
-        f"env {s.env}",
+        f"env {s.env}" + (f", hypothesis seed {s.seed!r}" if s.seed is not None else ""),
     ]
+    controller = _xdist_controller(config)
     for handle in s.plugins:
         try:
-            lines.extend(state.runner(handle).header_lines())
+            run = state.runner(handle)
+            # The xdist controller runs no check: loading the plugin there would start a
+            # sandboxed worker (and maybe build the env) only to print two lines.
+            lines.extend(_decision_lines(run) if controller else run.header_lines())
         except Exception as exc:  # the header must never break the run
             lines.append(f"vcs-conformance: {handle}: {exc}")
+    if controller and s.plugins:
+        lines.append("vcs-conformance: sandbox and env are set up by each xdist worker; "
+                     "see the summary and the JSON report (info.env_processes)")
     return lines
+
+
+def _decision_lines(run: Any) -> list[str]:
+    """The header's first line for a plugin, from its manifest alone (no worker started)."""
+    if run.manifest is None or run.decision is None:
+        return list(run.header_lines())  # the manifest problem: read, not loaded
+    m, d = run.manifest, run.decision
+    return [f"vcs-conformance: plugin {m.name} {m.version}, targets API {m.api_version}: "
+            f"{d.label()} on core {run.core_version}"
+            + ("" if d.compatible else f" ({d.message})")]
+
+
+def _shim_chain(run: Any) -> str:
+    """``1.1->1.2`` when a shim chain serves the plugin, ``native``, or ``none`` (incompatible)."""
+    decision = run.decision
+    if decision is None or not decision.compatible:
+        return "none"
+    return "->".join(decision.chain) if run.shimmed else "native"
+
+
+def _ship_env_info(state: _State, run: Any, item: pytest.Item) -> None:
+    """Once per plugin and process: the env facts, for the controller's report."""
+    if run.handle in state.env_shipped:
+        return
+    info = run.report_info()
+    if "env" not in info:
+        return  # not loaded (yet) in this process
+    state.env_shipped.add(run.handle)
+    worker = getattr(item.config, "workerinput", {}).get("workerid", "main")
+    item.user_properties.append(("vcs_env_info", json.dumps({"worker": worker, **info["env"]},
+                                                            default=str)))
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, pytest.fail.Exception) and "from pytest-timeout" in str(exc)
+
+
+def _forget_plugin(run: Any) -> None:
+    """After a pytest-timeout expiry the host may be mid-exchange: start it afresh.
+
+    The runner (``_runner.PluginRun``) has no public reset, so its loaded-host
+    slots are cleared here; the next check loads the plugin again.
+    """
+    run.close()
+    for slot in ("_host", "_plugin", "_native", "_load_error"):
+        if hasattr(run, slot):
+            setattr(run, slot, None)
 
 
 class CheckItem(pytest.Item):
@@ -156,6 +247,7 @@ class CheckItem(pytest.Item):
         run = state.runner(self.handle)
         for key, value in run.properties():
             self.user_properties.append((key, value))
+        self.user_properties.append(("vcs_shim_chain", _shim_chain(run)))
         expectation = state.expectations.get(self.spec.id)
         if expectation is not None and not expectation.applies(run.core_version, run.name):
             expectation = None
@@ -166,6 +258,9 @@ class CheckItem(pytest.Item):
             pytest.skip(str(exc))
         except CheckFailed as exc:
             self.user_properties.append(("vcs_outcome", "failed"))
+            examples = exc.details.get("examples_run")
+            if isinstance(examples, int):
+                self.user_properties.append(("vcs_examples", examples))
             bundle = run.write_repro(self.spec, exc)
             if bundle is not None:
                 self.user_properties.append(("vcs_repro", str(bundle)))
@@ -179,6 +274,13 @@ class CheckItem(pytest.Item):
                     f"{self.spec.suite}:\n{exc}"), stacklevel=1)
                 return
             raise
+        except BaseException as exc:
+            if _is_timeout(exc):
+                self.user_properties.append(("vcs_outcome", "failed"))
+                _forget_plugin(run)
+            raise
+        finally:
+            _ship_env_info(state, run, self)
         self.user_properties.append(("vcs_examples", result.examples))
         # The plugin's own share of the check's time (its hooks, timed in the worker).
         self.user_properties.append(("vcs_plugin_s", round(run.plugin_seconds - plugin_before,
@@ -195,6 +297,10 @@ class CheckItem(pytest.Item):
                      style: Any = None) -> str:
         if isinstance(excinfo.value, CheckFailed):
             return f"[{self.spec.id}] {self.handle}\n{excinfo.value.render()}"
+        if _is_timeout(excinfo.value):
+            return (f"[{self.spec.id}] {self.handle}\n{str(excinfo.value).splitlines()[0]} "
+                    "the check outlived every host call timeout it could make: a hang the "
+                    "host cannot see (the stacks are in the captured stderr)")
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[str, int | None, str]:
@@ -205,23 +311,9 @@ class ReplayItem(pytest.Item):
     """``--vcs-replay=FILE``: the one call of a replay bundle, judged by its check's rule."""
 
     def runtest(self) -> None:
-        from ._checks._replay import BundleError, load_bundle, replay, settings_for
-        from ._checks._runner import PluginRun
+        from ._checks._replay import pytest_replay
 
-        state: _State = self.config.stash[STATE]
-        path = state.settings.replay
-        assert path is not None
-        try:
-            bundle = load_bundle(path)
-        except BundleError as exc:
-            pytest.fail(str(exc), pytrace=False)
-        settings = settings_for(bundle, state.settings)
-        run = PluginRun(str(bundle["plugin"]), settings,
-                        self.config._tmp_path_factory,  # type: ignore[attr-defined]
-                        rootdir=Path(str(self.config.rootpath)))
-        state.runners[str(bundle["plugin"])] = run
-        self.user_properties.append(("vcs_check", bundle["check"]))
-        print(replay(path, run))
+        pytest_replay(self, self.config.stash[STATE])
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str:
@@ -262,10 +354,51 @@ def _items_for(session: pytest.Session, state: _State, handle: str) -> Iterator[
         name = f"vcs/{run.name}/{spec.id}{run.node_suffix}"
         item = CheckItem.from_parent(session, name=name, nodeid=name, spec=spec, handle=handle,
                                      binding=binding, plugin_name=run.name)
-        timeout = run.item_timeout(spec)
+        timeout = item_timeout(run, spec, state.settings)
         if timeout:
-            item.add_marker(pytest.mark.timeout(timeout, method="thread"))
+            item.add_marker(pytest.mark.timeout(timeout, method=TIMEOUT_METHOD))
         yield item
+
+
+#: SIGALRM fails the item in the main thread; without it (Windows) only "thread" exists.
+TIMEOUT_METHOD = "signal" if hasattr(signal, "SIGALRM") else "thread"
+
+
+def call_timeout(run: Any) -> float:
+    """The host's per-call timeout for this plugin: the manifest's request, clamped.
+
+    The same rule the host applies (``clamp_resources`` between the default
+    limits and the host's maxima), not the manifest's raw number.
+    """
+    from ._seams import Limits
+    from .host import DEFAULT_MAX_LIMITS
+    from .sandbox._limits import clamp_resources
+
+    resources = run.manifest.resources if run.manifest is not None else None
+    try:
+        return float(clamp_resources(resources, base=Limits(),
+                                     maximum=DEFAULT_MAX_LIMITS).timeout_seconds)
+    except ValueError:  # a bad manifest: the manifest checks say so; the host uses defaults
+        return float(Limits().timeout_seconds)
+
+
+def item_timeout(run: Any, spec: CheckSpec, settings: Settings) -> float:
+    """The backstop: every host call the check may make timing out, plus a margin.
+
+    The host's per-call timeout fires first on a hanging hook (the check then
+    fails with the host's message); this only catches a hang the host cannot
+    see.  ``shim-equivalence`` calls the plugin twice per example (natively
+    and through the chain).
+    """
+    if spec.generated:
+        calls = settings.examples_for(spec.hook) + EXTRA_GENERATED_CALLS
+        if spec.shim_only:
+            calls *= 2
+    else:
+        calls = FIXED_CHECK_CALLS
+    margin = ITEM_TIMEOUT_MARGIN_S + (ENV_BUILD_ALLOWANCE_S if settings.env == "isolated"
+                                      else 0.0)
+    return calls * call_timeout(run) + margin
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -293,7 +426,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
         return
     tr = terminalreporter
     tr.section("vcs-conformance")
-    for line in state.accounting.summary_lines(len(CATALOGUE)):
+    for line in state.accounting.summary_lines(state.catalogue_sizes()):
         tr.write_line(line)
 
 
@@ -313,14 +446,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if s.report is not None:
         headers = {run.name: run.report_info() for run in state.runners.values()}
         try:
-            write_report(s.report, s, state.accounting, headers)
+            write_report(s.report, s, state.accounting, headers, state.catalogue_sizes())
         except OSError as exc:
             state.accounting.notes.append(f"--vcs-report: could not write {s.report}: "
                                           f"{exc.strerror or exc}")
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if s.update_expect and s.expect is not None:
-        failed, passed = state.accounting.failed_and_passed()
-        write_expectations(s.expect, state.expectations, failed, passed)
+        write_expectations(s.expect, state.expectations, state.accounting.verdicts(),
+                           s.core_version)
 
 
 __all__ = ["BY_ID", "CheckItem", "ReplayItem", "VCSNewCheckWarning"]

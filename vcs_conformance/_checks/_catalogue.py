@@ -5,7 +5,9 @@ Ids are stable: users select (``-k``), expect (``--vcs-expect``) and pin
 introduced it, so pinning an older suite turns newer checks into warnings
 and a kit upgrade never turns a plugin's CI red overnight.  ``needs`` are
 the checks whose failure makes this one meaningless (it is then skipped
-with that reason rather than failed twice).
+with that reason rather than failed twice); every check after
+``compat-core`` needs it, directly or through another check, so an
+incompatible plugin skips them all with the compatibility rule (SPEC 7).
 """
 
 from __future__ import annotations
@@ -52,8 +54,10 @@ CATALOGUE: tuple[CheckSpec, ...] = (
     CheckSpec("compat-core", "compat",
               "SPEC 1 finds the plugin compatible with the core under test",
               needs=("manifest-schema",)),
+    # needs compat-core: SPEC 7 skips every check after compat-core for an
+    # incompatible plugin, with compat-core's reason (not only those that load it).
     CheckSpec("package-entry-point", "package",
-              "exactly one vcs.plugins entry point, naming a module"),
+              "exactly one vcs.plugins entry point, naming a module", needs=("compat-core",)),
     CheckSpec("package-install", "package",
               "installs into a fresh isolated env with exact locked versions and its dependencies",
               needs=("compat-core",)),

@@ -8,7 +8,7 @@ so a typo cannot silently expect nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,17 +90,33 @@ def load_expectations(path: Path) -> dict[str, Expectation]:
 
 
 def write_expectations(path: Path, old: Mapping[str, Expectation],
-                       failed: Iterable[str], passed: Iterable[str]) -> None:
-    """``--vcs-update-expect``: keep entries still failing, add new failures, drop passes."""
+                       verdicts: Mapping[str, Mapping[str, str]], core_version: str) -> None:
+    """``--vcs-update-expect``: keep entries still failing, add new failures, drop passes.
+
+    ``verdicts`` is check id -> plugin -> ``passed``/``failed`` for this run
+    on ``core_version``.  An entry is dropped only when it *applies* to this
+    run (its ``cores`` and ``plugins`` cover a plugin that ran the check) and
+    the check passed wherever it applies: an entry for another core or
+    another plugin says nothing this run can contradict, so it stays.  A new
+    failure seen on only some of the plugins that ran the check is recorded
+    for those plugins, so the others do not turn into stale-entry failures.
+    """
     entries: dict[str, dict[str, Any]] = {}
-    passed_set = set(passed)
-    for check in sorted(set(old) | set(failed)):
-        if check in passed_set and check not in set(failed):
-            continue
+    failing = {c for c, by_plugin in verdicts.items() if "failed" in by_plugin.values()}
+    for check in sorted(set(old) | failing):
+        ran = verdicts.get(check, {})
         if check in old:
-            entries[check] = old[check].to_json()
-        else:
-            entries[check] = {"reason": "recorded by --vcs-update-expect: explain or fix"}
+            entry = old[check]
+            applicable = {p: v for p, v in ran.items() if entry.applies(core_version, p)}
+            if applicable and set(applicable.values()) == {"passed"}:
+                continue  # it passes wherever it was expected to fail: stale
+            entries[check] = entry.to_json()
+            continue
+        failed_on = sorted(p for p, v in ran.items() if v == "failed")
+        new: dict[str, Any] = {"reason": "recorded by --vcs-update-expect: explain or fix"}
+        if len(failed_on) < len(ran):
+            new["plugins"] = failed_on
+        entries[check] = new
     body = yaml.safe_dump({"version": 1, "expectations": entries}, sort_keys=True,
                           allow_unicode=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -1,10 +1,17 @@
 """Every ``--vcs-*`` option, its ini key, its environment variable, one help text.
 
 Modelled on pytest-timeout: one option group; each flag ``--vcs-NAME`` has
-the ini key ``vcs_NAME`` with the same help, and (except ``plugin``, so a
-stray variable never activates the kit in an unrelated suite) the
-environment variable ``VCS_CONFORMANCE_NAME``.  Precedence: command line,
-then environment, then ini file, then the default.
+the ini key ``vcs_NAME`` with the same help, and (except ``plugin`` and
+``replay``, the two that switch the kit on, so a stray variable never
+activates it in an unrelated suite) the environment variable
+``VCS_CONFORMANCE_NAME``.  Precedence: command line, then environment, then
+ini file, then the default.
+
+Inert means inert: while neither ``--vcs-plugin`` nor ``--vcs-replay`` (or
+their ini keys) is given, no other value is read or parsed, so a malformed
+``VCS_CONFORMANCE_*`` variable or a string ``--hypothesis-seed`` cannot
+break a suite that never asked for the kit.  Once active, a bad value is a
+``pytest.UsageError`` naming the flag or variable and the value.
 """
 
 from __future__ import annotations
@@ -81,7 +88,8 @@ OPTIONS: tuple[Option, ...] = (
            "checks run as warnings", CURRENT_SUITE),
     Option("min_checks", "fail the run when fewer checks than this ran (passed or failed)",
            0, kind="int"),
-    Option("replay", "rerun exactly the call of a replay bundle (vcs-repro/...json)"),
+    Option("replay", "rerun exactly the call of a replay bundle (vcs-repro/...json); "
+           "switches the kit on, so it has no environment variable", env=False),
     Option("repro_dir", "where failing checks write replay bundles (default: "
            "<rootdir>/vcs-repro)"),
     Option("offline", "build plugin envs from --vcs-find-links only", False, kind="bool"),
@@ -103,7 +111,9 @@ def add_options(parser: pytest.Parser) -> None:
         if opt.choices:
             kwargs["choices"] = list(opt.choices)
         group.addoption(opt.flag, **kwargs)
-        ini_type = {"bool": "bool", "list": "linelist"}.get(opt.kind, "string")
+        # Bools are read as strings and converted by ``_convert``: pytest's own "bool" ini
+        # type fails with "invalid truth value" and does not say which key.
+        ini_type = "linelist" if opt.kind == "list" else "string"
         parser.addini(opt.ini, opt.help, type=ini_type, default=None)  # type: ignore[arg-type]
 
 
@@ -180,7 +190,9 @@ class Settings:
     repro_dir: Path
     offline: bool
     find_links: tuple[Path, ...]
-    seed: int | None = None
+    #: ``--hypothesis-seed``, as hypothesis takes it: an int when it parses as one, else
+    #: the string itself (``hypothesis.seed`` hashes any hashable).
+    seed: int | str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -191,17 +203,69 @@ class Settings:
         return self.examples.get(hook or "", self.examples["default"])
 
 
+def is_active(config: pytest.Config) -> bool:
+    """Whether the kit runs: only ``--vcs-plugin``/``--vcs-replay`` or their ini keys say so.
+
+    Read without converting anything else, so an inactive kit parses nothing.
+    """
+    for name in ("plugin", "replay"):
+        if config.getoption("vcs_" + name) not in (None, [], ""):
+            return True
+        if config.getini("vcs_" + name) not in (None, [], ""):
+            return True
+    return False
+
+
+def inactive_settings() -> Settings:
+    """The defaults, unparsed: what ``config.stash`` holds while the kit is inert."""
+    d = {o.name: o.default for o in OPTIONS}
+    return Settings(
+        plugins=(), core_version=str(d["core_version"]), shim_window=int(d["shim_window"]),
+        sandbox=str(d["sandbox"]), env=str(d["env"]), profile=str(d["profile"]),
+        examples={"default": PROFILE_EXAMPLES[str(d["profile"])]},
+        install_system_deps=False, report=None, strict_compat=False, expect=None,
+        update_expect=False, suite=str(d["suite"]), min_checks=0, replay=None,
+        repro_dir=Path("vcs-repro"), offline=False, find_links=())
+
+
+def hypothesis_seed(config: pytest.Config) -> int | str | None:
+    """``--hypothesis-seed`` exactly as hypothesis' own pytest plugin reads it.
+
+    Hypothesis tries ``int(seed)`` and otherwise keeps the string (``seed``
+    accepts any hashable), so ``--hypothesis-seed=abc`` is valid and must
+    reproduce the same examples here as in the plugin author's own tests.
+    """
+    if not _has_option(config, "hypothesis_seed"):
+        return None
+    seed = config.getoption("hypothesis_seed", None)
+    if seed is None:
+        return None
+    try:
+        return int(seed)
+    except (TypeError, ValueError):
+        return str(seed)
+
+
+def _at_least(v: dict[str, Any], name: str, low: int) -> None:
+    value = v[name]
+    if value is not None and value < low:
+        raise SettingsError(f"{BY_NAME[name].flag}={value}: must be at least {low}")
+
+
 def settings_from(config: pytest.Config, environ: dict[str, str] | None = None) -> Settings:
+    """The resolved settings; the inert defaults when the kit is not switched on."""
+    if not is_active(config):
+        return inactive_settings()
     v = resolve(config, environ)
+    for name in ("examples", *(f"examples_{hook}" for hook in HOOKS)):
+        _at_least(v, name, 1)
+    _at_least(v, "shim_window", 0)
+    _at_least(v, "min_checks", 0)
     base = v["examples"] if v["examples"] is not None else PROFILE_EXAMPLES[v["profile"]]
-    if base < 1:
-        raise SettingsError(f"--vcs-examples must be at least 1, not {base}")
     examples = {"default": base}
     for hook in HOOKS:
         if v[f"examples_{hook}"] is not None:
             examples[hook] = v[f"examples_{hook}"]
-    seed = config.getoption("hypothesis_seed", None) if _has_option(config,
-                                                                     "hypothesis_seed") else None
     path: Callable[[Any], Path | None] = lambda x: Path(x) if x else None  # noqa: E731
     root = Path(str(config.rootpath))
     return Settings(
@@ -223,7 +287,7 @@ def settings_from(config: pytest.Config, environ: dict[str, str] | None = None) 
         repro_dir=path(v["repro_dir"]) or root / "vcs-repro",
         offline=bool(v["offline"]),
         find_links=tuple(Path(p) for p in v["find_links"]),
-        seed=int(seed) if seed is not None else None,
+        seed=hypothesis_seed(config),
     )
 
 
