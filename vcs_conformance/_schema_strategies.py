@@ -503,26 +503,24 @@ class _Builder:
                                                              "forbidden")
                 continue
             (fixed if key in required else optional)[key] = self.build(constraint)
-        base = keyed_objects(fixed, optional)
         sources = self._key_sources(flat, patterns)
         if not sources:
-            return base, True
+            return keyed_objects(fixed, optional), True
         for _, pnode in patterns:  # unsupported keywords must surface now
             if pnode.schema is not False:
                 self.build([pnode])
         for node in flat:
             if isinstance(node.get("additionalProperties"), Mapping):
                 self.build([node.child("additionalProperties")])
-        # Extra keys in half the objects: a count, then each key (a duplicate is
-        # dropped).  Cheaper than st.lists(unique=True), whose bookkeeping cost more
-        # than the keys themselves; shrinking goes to none.  Up to three where keys are
-        # data (maps, pattern keys: ``maxProperties`` 3 must be reachable), up to two
-        # where they are only unknown ``x_...`` keys, which need no filter against the
-        # named keys unless a named key could be one: hypothesis' filter machinery
-        # costs more per key than drawing it.
+        # Extra keys in half the objects: a count (drawn with the optional keys' mask),
+        # then each key (a duplicate is dropped).  Cheaper than st.lists(unique=True),
+        # whose bookkeeping cost more than the keys themselves; shrinking goes to none.
+        # Up to three where keys are data (maps, pattern keys: ``maxProperties`` 3 must
+        # be reachable), up to two where they are only unknown ``x_...`` keys, which
+        # need no filter against the named keys unless a named key could be one:
+        # hypothesis' filter machinery costs more per key than drawing it.
         only_unknown = sources == [self.prefixed_keys]
-        extra_count = st.sampled_from((0, 0, 0, 1, 1, 2) if only_unknown
-                                      else (0, 0, 0, 1, 2, 3))
+        extra_counts = (0, 0, 0, 1, 1, 2) if only_unknown else (0, 0, 0, 1, 2, 3)
         extra_key = sources[0] if len(sources) == 1 else st.one_of(sources)
         if not only_unknown or any(n.startswith(_EXTRA_PREFIX) for n in names):
             extra_key = extra_key.filter(lambda k: k not in names)
@@ -540,17 +538,13 @@ class _Builder:
                     by_matches[matches] = None
             return by_matches[matches]
 
-        @st.composite
-        def objects(draw: st.DrawFn) -> dict[str, Any]:
-            out = dict(draw(base))
-            for _ in range(draw(extra_count)):
-                key = draw(extra_key)
-                value = None if key in out else value_for(key)
-                if value is not None:
-                    out[key] = draw(value)
-            return out
+        def add_extra(draw: st.DrawFn, out: dict[str, Any]) -> None:
+            key = draw(extra_key)
+            value = None if key in out else value_for(key)
+            if value is not None:
+                out[key] = draw(value)
 
-        return objects(), True
+        return keyed_objects(fixed, optional, (extra_counts, add_extra)), True
 
     def _key_sources(self, flat: list[Node],
                      patterns: Iterable[tuple[re.Pattern[str], Node]]

@@ -10,7 +10,7 @@ character), so they are shared, cached objects.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import hypothesis.strategies as st
@@ -123,7 +123,9 @@ def text_over(alphabet: SearchStrategy[str]) -> Text:
 
 
 def keyed_objects(fixed: Mapping[str, SearchStrategy[Any]],
-                  optional: Mapping[str, SearchStrategy[Any]]) -> SearchStrategy[dict[str, Any]]:
+                  optional: Mapping[str, SearchStrategy[Any]],
+                  extra: tuple[Sequence[int], Callable[[st.DrawFn, dict[str, Any]], None]]
+                  | None = None) -> SearchStrategy[dict[str, Any]]:
     """Objects with every ``fixed`` key and any subset of the ``optional`` ones.
 
     Why not ``st.fixed_dictionaries(fixed, optional=...)``: it spends several
@@ -131,13 +133,20 @@ def keyed_objects(fixed: Mapping[str, SearchStrategy[Any]],
     which was a third of a voice config's draw time.  Here one integer is a
     bit mask of the optional keys present (it shrinks towards 0: no optional
     key), then one draw per present key.  Key order is the schema's.
+
+    ``extra = (counts, add)``: the same integer also picks how many extra
+    keys ``add(draw, obj)`` puts in (``counts[i]`` for its high part, so it
+    shrinks to ``counts[0]``): one hypothesis choice per object instead of
+    two, for every voice config the checks draw.
     """
     fixed = dict(fixed)
     names = list(optional)
     values = [optional[k] for k in names]
-    if not names:
+    counts, add = extra if extra is not None else ((0,), None)
+    if not names and add is None:
         return st.fixed_dictionaries(fixed)
-    masks = st.integers(0, (1 << len(names)) - 1)
+    width = len(names)
+    masks = st.integers(0, (len(counts) << width) - 1)
 
     @st.composite
     def objects(draw: st.DrawFn) -> dict[str, Any]:
@@ -146,6 +155,9 @@ def keyed_objects(fixed: Mapping[str, SearchStrategy[Any]],
         for i, key in enumerate(names):
             if mask >> i & 1:
                 out[key] = draw(values[i])
+        if add is not None:
+            for _ in range(counts[mask >> width]):
+                add(draw, out)
         return out
 
     return objects()

@@ -309,6 +309,9 @@ def validate_shape(hook: str, value: Any, api: str) -> None:
     name = _SCHEMA_FOR_HOOK.get(hook)
     if name is None:
         return
+    fast = schemas.fast_check(name, api)
+    if fast is not None and fast(value):
+        return
     validator = schemas.validator(name, api)
     errors = sorted(validator.iter_errors(value), key=lambda e: (len(e.absolute_path), e.path))
     if not errors:

@@ -22,6 +22,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from ._api import KNOWN_API_VERSIONS
+from ._fastcheck import Predicate, compile_schema
 
 __all__ = [
     "BASE_URI",
@@ -101,6 +102,17 @@ def validator(name: str, api: str | None = None) -> Draft202012Validator:
     """
     uri = schema_uri(name, api)
     return Draft202012Validator(inline_refs(load_schema(name, api), uri), registry=registry())
+
+
+@cache
+def fast_check(name: str, api: str | None = None) -> Predicate | None:
+    """``validator(name, api).is_valid`` compiled to a plain predicate (or ``None``).
+
+    The host's fast path for every hook result: it answers "valid" in a few
+    microseconds; a "not valid" is handed to :func:`validator` for the error
+    (see :mod:`vcs_conformance._fastcheck`).
+    """
+    return compile_schema(inline_refs(load_schema(name, api), schema_uri(name, api)))
 
 
 def inline_refs(schema: Any, base: str) -> Any:

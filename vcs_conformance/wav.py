@@ -23,6 +23,7 @@ which do not have the kit's dependencies: keep it standard library only.
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import math
@@ -31,9 +32,11 @@ import os
 import random
 import struct
 import sys
+import warnings
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import BinaryIO, Final
 
 __all__ = [
@@ -290,25 +293,81 @@ _FORMANTS: Final = ((700.0, 130.0), (1220.0, 70.0), (2600.0, 160.0))
 #: Points of the one-period wavetable (linear interpolation between them: even the
 #: 40th harmonic has over 6 points per cycle, an error far below one LSB of it).
 _TABLE_SIZE: Final = 256
+#: The timbre (formant gains) is computed for F0 rounded to this step, and the
+#: harmonics' phases come from one of this many sets: nobody hears 2 Hz of
+#: formant shift, and it lets utterances share wavetables (see speechlike).
+_TIMBRE_STEP_HZ: Final = 4.0
+_PHASE_SETS: Final = 8
+_BAND_HZ: Final = 3400.0
 
 
-def _period_table(sample_rate: int, f0_hz: float, rng: random.Random) -> list[float]:
+def _sample_ops() -> ModuleType | None:
+    """``audioop`` (standard library to 3.12, ``audioop-lts`` after), or None.
+
+    Used for one thing: scaling a period of int16 samples by the envelope
+    in C.  Without it the same scaling runs sample by sample in Python.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            import audioop
+        except ImportError:
+            return None
+    return audioop
+
+
+_AUDIOOP: Final = _sample_ops()
+
+
+@functools.cache
+def _unit_harmonic(k: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """sin and cos of harmonic ``k`` over one wavetable period (computed once)."""
+    step = 2 * math.pi * k / _TABLE_SIZE
+    return (tuple(math.sin(step * i) for i in range(_TABLE_SIZE)),
+            tuple(math.cos(step * i) for i in range(_TABLE_SIZE)))
+
+
+@functools.lru_cache(maxsize=512)
+def _period_table(harmonics: int, timbre_f0: float, phase_set: int) -> tuple[float, ...]:
     """One pitch period: band-limited harmonics, 1/k roll-off shaped by the formants."""
-    harmonics = max(1, min(40, int(0.45 * sample_rate / (f0_hz * 1.05))))
+    rng = random.Random(phase_set)
     table = [0.0] * _TABLE_SIZE
-    sin = math.sin
     for k in range(1, harmonics + 1):
-        freq = k * f0_hz
+        freq = k * timbre_f0
         gain = 1.0 / k
         for centre, width in _FORMANTS:
             gain += 3.0 / k / (1.0 + ((freq - centre) / width) ** 2)
         phase = rng.uniform(0, 2 * math.pi)
-        step = 2 * math.pi * k / _TABLE_SIZE
-        table = [v + gain * sin(step * i + phase) for i, v in enumerate(table)]
+        # gain * sin(x + phase) = (gain cos phase) sin x + (gain sin phase) cos x
+        a, b = gain * math.cos(phase), gain * math.sin(phase)
+        sines, cosines = _unit_harmonic(k)
+        table = [v + a * sv + b * cv for v, sv, cv in zip(table, sines, cosines, strict=True)]
     scale = 0.6 * 32767 / (max(map(abs, table)) or 1.0)
     table = [v * scale for v in table]
     table.append(table[0])
-    return table
+    return tuple(table)
+
+
+@functools.lru_cache(maxsize=4096)
+def _period_pcm(harmonics: int, timbre_f0: float, phase_set: int, length: int) -> bytes:
+    """That period resampled to ``length`` samples, as native int16 bytes."""
+    table = _period_table(harmonics, timbre_f0, phase_set)
+    ratio = _TABLE_SIZE / length
+    out = array("h")
+    for i in range(length):
+        x = i * ratio
+        j = int(x)
+        out.append(int(table[j] + (table[j + 1] - table[j]) * (x - j)))
+    return out.tobytes()
+
+
+def _scaled(pcm: bytes, factor: float) -> bytes:
+    if _AUDIOOP is not None:
+        return bytes(_AUDIOOP.mul(pcm, 2, factor))
+    samples = array("h")
+    samples.frombytes(pcm)
+    return array("h", map(int, map(operator.mul, samples,
+                                   itertools.repeat(factor, len(samples))))).tobytes()
 
 
 def speechlike(duration_s: float, sample_rate: int, *, f0_hz: float = 120.0,
@@ -323,39 +382,30 @@ def speechlike(duration_s: float, sample_rate: int, *, f0_hz: float = 120.0,
     so autocorrelation pitch estimators find ``f0_hz``.  The result is
     deterministic for a given ``seed``.
 
-    Why period by period: every dataset the checks write is rendered here,
-    and a per-sample Python loop made it the largest cost of a catalogue
-    run (30-40 ms per second of 48 kHz audio).  So one period is rendered
-    into a wavetable, resampled once per distinct period length (vibrato
-    of 1% gives a handful of lengths), and the output is those periods laid
-    end to end, each scaled by the envelope at its start: per sample only
-    C-level ``map`` work remains (4-5x faster).  Period lengths are whole
-    samples; their fractional parts carry over, so the mean pitch is exact.
+    Why period by period, from caches: every dataset the checks write is
+    rendered here (a catalogue run writes a few hundred utterances), and a
+    per-sample Python loop made it the largest cost of a run.  One period
+    is computed into a wavetable (shared by utterances of similar timbre),
+    resampled once per distinct period length (vibrato of 1% gives a
+    handful; shared too), and the output is those periods laid end to end,
+    each scaled in C by the envelope at its start.  Period lengths are
+    whole samples; their fractional parts carry over, so the mean pitch is
+    exact.
     """
     n = _frames(duration_s, sample_rate)
     if not (isinstance(f0_hz, int | float) and math.isfinite(f0_hz)
             and 20.0 <= f0_hz < sample_rate / 4):
         raise ValueError(f"f0_hz must be in [20, sample_rate/4), got {f0_hz!r}")
+    # Harmonics up to the telephone band (3.4 kHz, where speech has its formants)
+    # and below Nyquist, at most 40.
+    harmonics = max(1, min(40, int(min(0.45 * sample_rate, _BAND_HZ) / (f0_hz * 1.05))))
+    timbre = (harmonics, max(20.0, round(f0_hz / _TIMBRE_STEP_HZ) * _TIMBRE_STEP_HZ),
+              seed % _PHASE_SETS)
     rng = random.Random(seed)
-    table = _period_table(sample_rate, f0_hz, rng)
-    periods: dict[int, list[float]] = {}
-
-    def period(length: int) -> list[float]:
-        got = periods.get(length)
-        if got is None:
-            ratio = _TABLE_SIZE / length
-            got = []
-            for i in range(length):
-                x = i * ratio
-                j = int(x)
-                got.append(table[j] + (table[j + 1] - table[j]) * (x - j))
-            periods[length] = got
-        return got
-
     vib_rate, vib_phase = rng.uniform(4.5, 6.0), rng.uniform(0, 2 * math.pi)
     syl_rate, syl_phase = rng.uniform(3.0, 5.0), rng.uniform(0, 2 * math.pi)
     two_pi = 2 * math.pi
-    out = array("h")
+    chunks: list[bytes] = []
     done, exact = 0, 0.0
     while done < n:
         t = done / sample_rate
@@ -363,11 +413,14 @@ def speechlike(duration_s: float, sample_rate: int, *, f0_hz: float = 120.0,
                                                                 + vib_phase)))
         length = max(2, round(exact) - done)
         env = 0.65 + 0.35 * math.sin(two_pi * syl_rate * t + syl_phase)
-        out.extend(map(int, map(operator.mul, period(length), itertools.repeat(env, length))))
+        chunks.append(_scaled(_period_pcm(*timbre, length), env))
         done += length
+    out = array("h")
+    out.frombytes(b"".join(chunks))
     del out[n:]
     fade = min(n, max(1, int(0.01 * sample_rate)))
-    for i in range(fade):  # 10 ms ramps: no click at either end
-        out[i] = int(out[i] * i / fade)
-        out[n - 1 - i] = int(out[n - 1 - i] * i / fade)
+    # 10 ms ramps: no click at either end.
+    out[:fade] = array("h", [int(v * i / fade) for i, v in enumerate(out[:fade])])
+    tail = out[n - fade:]
+    out[n - fade:] = array("h", [int(v * (fade - 1 - i) / fade) for i, v in enumerate(tail)])
     return out
