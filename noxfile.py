@@ -1,7 +1,10 @@
 """nox sessions of the kit: ``tests``, ``lint``, the ``conformance`` matrix and the ``gate``.
 
-uv is nox's venv backend when it is installed (venvs in ~30 ms instead of
-seconds); virtualenv otherwise, so the file works on any machine.
+uv is nox's venv backend (venvs in ~30 ms instead of seconds), virtualenv
+the fallback where uv cannot be found (``"uv|virtualenv"``: nox tries them
+in order).  Not ``shutil.which("uv")``: uv is a dependency of the kit and
+lives in its venv, which is not on ``PATH`` when nox runs from an
+unactivated venv, so that test fell back to virtualenv for no reason.
 
 ``conformance`` is parametrized over the cells of the kit's matrix list
 (``tests/fixtures/matrix/conformance.toml``: every plugin on cores 1.0, 1.1
@@ -17,14 +20,15 @@ nothing.
 from __future__ import annotations
 
 import os
-import shutil
+import shlex
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import nox
 
-nox.options.default_venv_backend = "uv" if shutil.which("uv") else "virtualenv"
+nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
@@ -48,20 +52,28 @@ def lint(session: nox.Session) -> None:
 
 # -- the compatibility matrix ----------------------------------------------------------------
 
-MATRIX_LIST = Path("tests/fixtures/matrix/conformance.toml")
+HERE = Path(__file__).resolve().parent
+MATRIX_LIST = HERE / "tests" / "fixtures" / "matrix" / "conformance.toml"
 #: The gate's plugin list and baseline; a core team points these at its own files.
 GATE_LIST = os.environ.get("VCS_GATE_LIST", "tests/fixtures/matrix/gate.toml")
 GATE_BASELINE = os.environ.get("VCS_GATE_BASELINE", "tests/fixtures/matrix/gate-baseline.json")
+#: Extra ``pip install`` arguments for the gate session (shell words), e.g.
+#: ``-e ../vcs-some-plugin``: how plugins listed by ``name`` get into its venv.
+GATE_INSTALL = os.environ.get("VCS_GATE_INSTALL", "")
 MATRIX_CLI = ("python", "-m", "vcs_conformance._cli_matrix")
 
 
-def _matrix_cells() -> list[Any]:
+def _read_list(path: Path) -> dict[str, Any]:
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def _matrix_cells(path: Path = MATRIX_LIST) -> list[Any]:
     """One ``nox.param(core, plugin, window)`` per cell of the list, id ``plugin@core[+wN]``.
 
     Read with the standard library: nox's own interpreter need not have the kit.
     ``vcs-conformance matrix`` validates the list properly when a session runs.
     """
-    data = tomllib.loads(MATRIX_LIST.read_text(encoding="utf-8"))
+    data = _read_list(path)
     cores = data.get("cores", ["1.0", "1.1", "1.2"])
     base = data.get("shim_window", 1)
     params = []
@@ -82,26 +94,44 @@ def _cell_key(core: str, plugin: str, window: int, base: int) -> str:
 _MEASURED: dict[str, Path] = {}
 
 
-def _queued_cells(session: nox.Session) -> list[str]:
-    """Cells of the ``conformance`` sessions nox has queued after this one.
+def _queued_cells(session: Any, known: Iterable[str], base: int) -> list[str]:
+    """Keys of the ``conformance`` cells nox has queued after this one (only ``known`` ones).
 
     Why peek: nox runs sessions one after another, but the matrix is only fast
     when its cells run side by side.  So the first ``conformance`` session
     measures every queued cell in one parallel batch and the later sessions
-    just assert their cell.  This reads nox's session queue, which is not
-    public API: when it is not there, each session measures its own cell.
+    just assert their cell.  This reads nox's session queue
+    (``session._runner.manifest._queue``), which is not public API: anything
+    there that does not look as expected (another nox version, a queue entry
+    of another shape) makes it return what it can read, down to nothing, and
+    then each session measures its own cell.  Never an error.
     """
-    base = tomllib.loads(MATRIX_LIST.read_text(encoding="utf-8")).get("shim_window", 1)
-    try:
-        queue = list(session._runner.manifest._queue)
-        keys = []
-        for runner in queue:
-            spec = getattr(runner.func, "call_spec", {}) or {}
-            if runner.name == "conformance" and {"core", "plugin", "window"} <= set(spec):
-                keys.append(_cell_key(spec["core"], spec["plugin"], spec["window"], base))
-        return keys
-    except AttributeError:
+    queue = getattr(getattr(getattr(session, "_runner", None), "manifest", None), "_queue", None)
+    if not isinstance(queue, list | tuple):
         return []
+    wanted = set(known)
+    keys: list[str] = []
+    for runner in list(queue):
+        spec = getattr(getattr(runner, "func", None), "call_spec", None)
+        if getattr(runner, "name", None) != "conformance" or not isinstance(spec, dict):
+            continue
+        core, plugin, window = spec.get("core"), spec.get("plugin"), spec.get("window")
+        if not (isinstance(core, str) and isinstance(plugin, str) and isinstance(window, int)):
+            continue
+        key = _cell_key(core, plugin, window, base)
+        if key in wanted and key not in keys:
+            keys.append(key)
+    return keys
+
+
+def _named_plugins(path: Path | str) -> list[str]:
+    """The ``name = ...`` entries of a plugin list (they must be installed to be run)."""
+    try:
+        data = _read_list(Path(path))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return []  # the kit's CLI reports an unreadable list properly
+    return [str(p["name"]) for p in data.get("plugin", [])
+            if isinstance(p, dict) and isinstance(p.get("name"), str)]
 
 
 @nox.session(reuse_venv=True)
@@ -113,11 +143,13 @@ def conformance(session: nox.Session, core: str, plugin: str, window: int) -> No
     ``nox -s "conformance(api-1-0@1.2+w2)"`` one.  Extra arguments after ``--``
     go to the matrix runner, e.g. ``-- --pytest-arg=--vcs-sandbox=basic``.
     """
-    base = tomllib.loads(MATRIX_LIST.read_text(encoding="utf-8")).get("shim_window", 1)
+    base = _read_list(MATRIX_LIST).get("shim_window", 1)
     key = _cell_key(core, plugin, window, base)
     session.install("-e", ".")  # the kit, once per session venv (reused afterwards)
     if key not in _MEASURED:
-        batch = [key] + [k for k in _queued_cells(session) if k not in _MEASURED and k != key]
+        known = [p.id for p in _matrix_cells()]
+        batch = [key] + [k for k in _queued_cells(session, known, base)
+                         if k not in _MEASURED and k != key]
         out = Path(".nox", "_conformance", key.replace("@", "_").replace("+", "_"))
         session.log(f"measuring {len(batch)} cell(s) in parallel: {', '.join(batch)}")
         session.run(*MATRIX_CLI, "matrix", "run", str(MATRIX_LIST), "--out", str(out),
@@ -134,8 +166,19 @@ def gate(session: nox.Session) -> None:
     Writes ``compat-matrix/compat-matrix.{json,md,html}``; fails when a cell is
     worse than the baseline.  ``nox -s gate -- --update-baseline`` accepts the
     run on purpose.  ``VCS_GATE_LIST`` / ``VCS_GATE_BASELINE`` point at a core
-    team's own files (default: the kit's fixtures).
+    team's own files (default: the kit's fixtures).  Plugins the list names by
+    ``name`` must be installed into the session: ``VCS_GATE_INSTALL`` holds the
+    ``pip install`` arguments (e.g. ``-e ../vcs-some-plugin``); without it such a
+    list stops here with the names, instead of every cell of theirs erroring.
     """
     session.install("-e", ".")
+    named = _named_plugins(GATE_LIST)
+    if GATE_INSTALL.strip():
+        session.install(*shlex.split(GATE_INSTALL))
+    elif named:
+        session.error(f"{GATE_LIST} names plugin(s) {', '.join(named)} by name, which this "
+                      "session cannot run until they are installed into it: set "
+                      "VCS_GATE_INSTALL to their pip install arguments (e.g. "
+                      "VCS_GATE_INSTALL='-e ../vcs-some-plugin'), or list them by path")
     session.run(*MATRIX_CLI, "gate", GATE_LIST, "--baseline", GATE_BASELINE,
                 "--out", "compat-matrix", *session.posargs)

@@ -14,13 +14,17 @@ CHECK_IDS = ("manifest-present", "manifest-schema", "compat-core", "register-hoo
 
 def report(kind: str = "native", *, chain: tuple[str, ...] = ("1.2",), rule: str | None = None,
            message: str = "", failed: dict[str, str] | None = None,
-           api: str = "1.2", skipped_all: bool = False) -> dict[str, Any]:
+           api: str = "1.2", skipped_all: bool = False,
+           shim_skipped: bool = False) -> dict[str, Any]:
     """A report as ``--vcs-report`` writes it (schemas/common/report.schema.json)."""
     failed = failed or {}
     checks: dict[str, dict[str, Any]] = {}
-    for cid in (*CHECK_IDS, *sorted(set(failed) - set(CHECK_IDS))):
+    ids = (*CHECK_IDS, "shim-equivalence")
+    for cid in (*ids, *sorted(set(failed) - set(ids))):
         if cid in failed:
             checks[cid] = {"outcome": "failed", "reason": failed[cid]}
+        elif cid == "shim-equivalence" and (kind != "shim" or shim_skipped):
+            checks[cid] = {"outcome": "skipped", "reason": "no shim chain serves this plugin"}
         elif skipped_all or (kind == "incompatible" and cid not in ("manifest-present",
                                                                        "manifest-schema")):
             checks[cid] = {"outcome": "skipped", "reason": message or "skipped"}

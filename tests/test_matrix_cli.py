@@ -144,3 +144,45 @@ def test_the_gate_judges_only_the_cells_of_its_list(
     doc = json.loads((tmp_path / "o" / "compat-matrix.json").read_text())
     assert doc["columns"] == ["1.1.0", "1.2.0"]
     assert [p["id"] for p in doc["plugins"]] == ["p"]
+
+
+# -- plugins listed by name ----------------------------------------------------------------
+
+def _named_list(tmp_path: Path, name: str, extra: str = "") -> Path:
+    path = tmp_path / "named.toml"
+    path.write_text(f'cores = ["1.2"]\n{extra}[[plugin]]\nid = "n"\nname = "{name}"\n',
+                    encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("command", [["matrix", "run"], ["gate"]])
+def test_a_named_plugin_that_is_not_installed_is_one_clear_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    """Before any cell runs: the plugin, the interpreter and how to fix it, exit 2."""
+    listfile = _named_list(tmp_path, "vcs-no-such-plugin-anywhere")
+    args = [*command, str(listfile), "--out", str(tmp_path / "out")]
+    if command == ["gate"]:
+        args += ["--baseline", str(tmp_path / "baseline.json")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "plugin[0] 'n' (name = 'vcs-no-such-plugin-anywhere') is not installed" in err
+    assert "how to fix: install it where the matrix runs" in err
+    assert "VCS_GATE_INSTALL" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "cells").exists()  # nothing ran
+
+
+def test_a_named_plugin_installed_from_an_index_needs_env_current(tmp_path: Path) -> None:
+    """An installed distribution without a local source cannot get an isolated env."""
+    from vcs_conformance._matrix_list import check_named_plugins, load_list
+    from vcs_conformance.errors import MatrixConfigError
+
+    mlist = load_list(_named_list(tmp_path, "packaging"))  # installed from an index
+    with pytest.raises(MatrixConfigError, match="cannot be given an isolated env"):
+        check_named_plugins(mlist, environ={})
+    check_named_plugins(mlist, environ={"VCS_CONFORMANCE_ENV": "current"})
+    check_named_plugins(mlist, pytest_args=["--vcs-env", "current"], environ={})
+    current = load_list(_named_list(tmp_path, "packaging",
+                                    'pytest_args = ["--vcs-env=current"]\n'))
+    check_named_plugins(current, environ={})
+    # a cell selection without the named plugin does not look it up
+    check_named_plugins(mlist, [], environ={})

@@ -44,6 +44,7 @@ def test_every_cell_of_the_kits_matrix_is_as_expected(measured: tuple[Matrix, Pa
             checks = json.loads((out / res.report).read_text())["plugins"][0]["checks"]
             assert checks["shim-equivalence"]["outcome"] == "passed", res.cell.key
             assert checks["shim-equivalence"]["node"].endswith("[" + "-".join(res.chain) + "]")
+            assert res.shim_check == "passed", res.cell.key
 
 
 def test_suggestions_match_what_the_fixtures_declare(measured: tuple[Matrix, Path]) -> None:
@@ -51,7 +52,12 @@ def test_suggestions_match_what_the_fixtures_declare(measured: tuple[Matrix, Pat
     assert by_plugin["api-1-1"].native == ("1.1.0",)
     assert by_plugin["api-1-1"].shimmed == ("1.2.0",)
     assert by_plugin["api-1-1"].matches_declared
-    assert by_plugin["api-1-0"].shimmed == ("1.1.0", "1.2.0")  # 1.2 through the window-2 cell
+    # core 1.2 serves the 1.0 plugin only with window 2: reported apart, not as support
+    assert by_plugin["api-1-0"].shimmed == ("1.1.0",)
+    assert by_plugin["api-1-0"].widened == (("1.2.0", 2),)
+    assert by_plugin["api-1-0"].refused == ("1.2.0",)
+    assert any("core 1.2.0 serves it only with shim window 2" in n and "too-old-for-window" in n
+               for n in by_plugin["api-1-0"].notes)
     assert (by_plugin["api-1-3"].api_version, by_plugin["api-2-0"].core_version) == (None, None)
     assert by_plugin["example"].core_version == ">=1.2,<2"
 

@@ -148,6 +148,43 @@ def test_expectations_catch_status_rule_and_ids(tmp_path: Path) -> None:
     assert "train-valid: train-valid broke" in mismatches["p@1.2.0"].detail
 
 
+def test_a_shimmed_expectation_needs_shim_equivalence_passed(tmp_path: Path) -> None:
+    """A cell whose shim-equivalence was skipped counts as shimmed, but proves nothing."""
+    mlist = load_list(_list(tmp_path, '"1.1" = "pass", "1.2" = "shimmed"'))
+    m = matrix({("p", "1.1.0"): ("1.1", NATIVE),
+                ("p", "1.2.0"): ("1.1", {**shim(("1.1", "1.2")), "shim_skipped": True})},
+               plugins=[{"id": "p", "api_version": "1.1"}])
+    assert m.results["p@1.2.0"].status == "shimmed"
+    assert m.results["p@1.2.0"].shim_check == "skipped"
+    (mismatch,) = check_expectations(mlist, m)
+    assert mismatch.key == "p@1.2.0"
+    assert mismatch.expected == "shimmed, proven by shim-equivalence on SPEC 1's chain"
+    assert "shim-equivalence skipped" in mismatch.detail
+
+
+def test_a_shimmed_expectation_needs_spec_1s_chain(tmp_path: Path) -> None:
+    mlist = load_list(_list(tmp_path, '"1.1" = "pass", "1.2" = "shimmed"'))
+    m = matrix({("p", "1.1.0"): ("1.1", NATIVE),
+                ("p", "1.2.0"): ("1.1", shim(("1.0", "1.1", "1.2")))},
+               plugins=[{"id": "p", "api_version": "1.1"}])
+    (mismatch,) = check_expectations(mlist, m)
+    assert mismatch.detail == "chain 1.0->1.1->1.2, SPEC 1 gives 1.1->1.2"
+
+
+def test_a_shimmed_expectation_without_the_check_in_the_report(tmp_path: Path) -> None:
+    """An old results file (no shim_check) cannot prove a shim either."""
+    from vcs_conformance._matrix import CellResult
+
+    mlist = load_list(_list(tmp_path, '"1.1" = "pass", "1.2" = "shimmed"'))
+    m = matrix({("p", "1.1.0"): ("1.1", NATIVE), ("p", "1.2.0"): ("1.1", shim(("1.1", "1.2")))},
+               plugins=[{"id": "p", "api_version": "1.1"}])
+    raw = m.results["p@1.2.0"].to_json()
+    del raw["shim_check"]
+    m.results["p@1.2.0"] = CellResult.from_json(raw)
+    (mismatch,) = check_expectations(mlist, m)
+    assert "shim-equivalence is missing from the report" in mismatch.detail
+
+
 def test_a_cell_without_expectation_or_result_is_a_mismatch(tmp_path: Path) -> None:
     mlist = load_list(_list(tmp_path, '"1.2" = "pass"'))
     m = matrix({("p", "1.1.0"): ("1.1", NATIVE)})
@@ -175,10 +212,40 @@ def test_suggestion_caps_core_version_below_the_first_failing_core() -> None:
                plugins=[{"id": "p", "api_version": "1.0", "core_version": ">=1.0,<2"}])
     (s,) = suggest(m)
     assert s.core_version == ">=1.0,<1.1"
-    assert s.failing == ("1.1.0",) and s.shimmed == ("1.2.0",)
+    assert s.failing == ("1.1.0",) and s.refused == ("1.2.0",)
+    assert s.shimmed == () and s.widened == (("1.2.0", 2),)  # a widened window is not support
     assert not s.matches_declared
-    assert any("also works on 1.2.0, above the failure on 1.1.0" in n for n in s.notes)
     assert any("admits core(s) 1.1.0, where it fails" in n for n in s.notes)
+    assert any("core 1.2.0 serves it only with shim window 2" in n for n in s.notes)
+
+
+def test_window_widened_cells_are_kept_apart_from_normal_support() -> None:
+    """core 1.2 serves a 1.0 plugin only with window 2: said so, never merged into shimmed."""
+    m = matrix({("p", "1.0.0"): ("1.0", NATIVE), ("p", "1.1.0"): ("1.0", shim(("1.0", "1.1"))),
+                ("p", "1.2.0"): ("1.0", skip("too-old-for-window")),
+                ("p", "1.2.0+w2"): ("1.0", shim(("1.0", "1.1", "1.2")))},
+               plugins=[{"id": "p", "api_version": "1.0", "core_version": ">=1.0,<2"}])
+    (s,) = suggest(m)
+    assert (s.native, s.shimmed, s.refused) == (("1.0.0",), ("1.1.0",), ("1.2.0",))
+    assert s.widened == (("1.2.0", 2),)
+    assert s.shimmed_labels == ["1.1.0", "1.2.0 (only with shim window 2)"]
+    assert (s.api_version, s.core_version) == ("1.0", ">=1.0,<2")
+    assert s.notes == ("core 1.2.0 serves it only with shim window 2 (shimmed 1.0->1.1->1.2); "
+                       "with the default window 1 it refuses it (too-old-for-window)",)
+    doc = s.to_json()
+    assert doc["shimmed"] == ["1.1.0"]
+    assert doc["shimmed_only_with_window"] == [{"core": "1.2.0", "shim_window": 2}]
+
+
+def test_a_failing_widened_cell_is_noted_not_counted() -> None:
+    m = matrix({("p", "1.0.0"): ("1.0", NATIVE),
+                ("p", "1.2.0+w2"): ("1.0", fail("shim-equivalence"))},
+               plugins=[{"id": "p", "api_version": "1.0"}])
+    (s,) = suggest(m)
+    assert s.failing == () and s.widened == ()
+    assert s.core_version == ">=1.0,<2"
+    assert any(n.startswith("core 1.2.0 with shim window 2: fail: shim-equivalence; the "
+                            "default window 1 was not measured") for n in s.notes)
 
 
 def test_no_suggestion_for_a_plugin_no_core_serves() -> None:

@@ -38,8 +38,10 @@ def _progress(total: int) -> Any:
 
 def _run_cells(args: argparse.Namespace, mlist: Any) -> Any:
     from ._matrix import run_matrix
+    from ._matrix_list import check_named_plugins
 
     cells = mlist.select(args.cell) if args.cell else mlist.cells()
+    check_named_plugins(mlist, cells, pytest_args=args.pytest_arg or ())
     print(f"vcs-conformance matrix: {len(cells)} cell(s) of {mlist.path}, "
           f"{args.jobs or 'all CPUs'} at a time, results in {args.out}", file=sys.stderr)
     return run_matrix(mlist, args.out, cells=cells, jobs=args.jobs, timeout=args.timeout,

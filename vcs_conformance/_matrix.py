@@ -87,6 +87,10 @@ class CellResult:
     seconds: float = 0.0
     plugin: Mapping[str, Any] = field(default_factory=dict)
     report: str | None = None
+    #: Outcome of ``shim-equivalence`` in the cell's report (``passed``, ``skipped``...),
+    #: None when the report has no such check: a shimmed cell proves its chain only
+    #: when it passed (``check_expectations``).
+    shim_check: str | None = None
 
     @property
     def works(self) -> bool:
@@ -117,7 +121,7 @@ class CellResult:
             "reason": self.reason, "failing": list(self.failing),
             "failures": dict(self.failures), "counts": dict(self.counts),
             "seconds": round(self.seconds, 3), "plugin_info": dict(self.plugin),
-            "report": self.report,
+            "report": self.report, "shim_check": self.shim_check,
         }
 
     @classmethod
@@ -132,7 +136,8 @@ class CellResult:
                        str(data.get("reason") or ""), tuple(data.get("failing") or ()),
                        dict(data.get("failures") or {}), dict(data.get("counts") or {}),
                        float(data.get("seconds") or 0.0), dict(data.get("plugin_info") or {}),
-                       data.get("report"))
+                       data.get("report"),
+                       str(data["shim_check"]) if data.get("shim_check") else None)
         except (KeyError, TypeError, ValueError) as exc:
             raise MatrixConfigError(f"{where}: a cell entry is malformed ({exc}): "
                                     f"{json.dumps(data)[:200]}") from None
@@ -172,9 +177,11 @@ def classify(cell: Cell, report: Mapping[str, Any] | None, *, returncode: int | 
     failing = tuple(sorted(k for k, c in checks.items() if c.get("outcome") in FAILING_OUTCOMES))
     failures = {k: str(checks[k].get("reason") or "") for k in failing}
     plugin = {k: info[k] for k in ("name", "version", "api_version") if k in info}
+    shim_check = (checks.get("shim-equivalence") or {}).get("outcome")
     common: dict[str, Any] = dict(counts=counts, seconds=seconds, plugin=plugin,
                                   report=report_ref, chain=tuple(decision.get("chain") or ()),
-                                  rule=decision.get("rule"))
+                                  rule=decision.get("rule"),
+                                  shim_check=str(shim_check) if shim_check else None)
     if returncode not in (0, 1):
         return error(f"pytest exited {returncode} (not a test verdict)", **common)
     if failing:

@@ -31,8 +31,8 @@ from ._api import CORE_FOR_API, DEFAULT_SHIM_WINDOW, KNOWN_API_VERSIONS
 from .compat import RULES, InvalidVersionString, parse_api
 from .errors import MatrixConfigError
 
-__all__ = ["STATUSES", "Cell", "Expectation", "MatrixList", "PluginEntry", "load_list",
-           "parse_expectation"]
+__all__ = ["STATUSES", "Cell", "Expectation", "MatrixList", "PluginEntry",
+           "check_named_plugins", "load_list", "parse_expectation"]
 
 #: Cell statuses, best first.
 STATUSES: tuple[str, ...] = ("pass", "shimmed", "skipped", "fail", "error")
@@ -283,3 +283,73 @@ def load_list(path: Path | str) -> MatrixList:
                                     "of them an explicit id")
         seen.add(entry.id)
     return MatrixList(plugins, cores, window, tuple(args), path.resolve())
+
+
+# -- plugins listed by name ------------------------------------------------------------
+
+def _env_is_current(pytest_args: Sequence[str], environ: Mapping[str, str]) -> bool:
+    """Whether the cells run with ``--vcs-env=current`` (given to pytest or in the env)."""
+    args = list(pytest_args)
+    for index, arg in enumerate(args):
+        if arg == "--vcs-env=current" or (arg == "--vcs-env" and args[index + 1:index + 2]
+                                          == ["current"]):
+            return True
+    return environ.get("VCS_CONFORMANCE_ENV") == "current"
+
+
+def _name_problem(name: str, env_current: bool) -> str | None:
+    """Why the cells cannot use the installed plugin ``name``, or None when they can."""
+    from importlib import metadata
+
+    from ._api import ENTRY_POINT_GROUP
+
+    try:
+        metadata.distribution(name)
+        found = True
+    except metadata.PackageNotFoundError:
+        found = any(ep.name == name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP))
+    if not found:
+        return "is not installed in this Python, neither as a distribution nor as a " \
+               f"{ENTRY_POINT_GROUP!r} entry point"
+    if env_current:
+        return None
+    from .envs._handles import classify
+    from .errors import VCSError
+
+    try:
+        classify(name)
+    except VCSError as exc:  # installed, but not from a source an isolated env can rebuild
+        return f"cannot be given an isolated env: {exc.message}"
+    return None
+
+
+def check_named_plugins(mlist: MatrixList, cells: Iterable[Cell] | None = None, *,
+                        pytest_args: Sequence[str] = (),
+                        environ: Mapping[str, str] | None = None) -> None:
+    """Fail before anything runs when a plugin listed by ``name`` cannot be found.
+
+    Why up front: every cell of such a plugin would otherwise end as
+    ``error`` with a pytest log to read, once per core; a named plugin is
+    looked up in the interpreter that runs the cells (this one), so it must
+    be installed there, from a local source unless the cells use
+    ``--vcs-env=current``.
+    """
+    import os
+    import sys
+
+    wanted = None if cells is None else {c.plugin for c in cells}
+    env_current = _env_is_current([*mlist.pytest_args, *pytest_args],
+                                  os.environ if environ is None else environ)
+    for index, entry in enumerate(mlist.plugins):
+        if entry.kind != "name" or (wanted is not None and entry.id not in wanted):
+            continue
+        problem = _name_problem(entry.source, env_current)
+        if problem is not None:
+            raise MatrixConfigError(
+                f"{mlist.path or 'the list'}: plugin[{index}] {entry.id!r} (name = "
+                f"{entry.source!r}) {problem} ({sys.executable})",
+                hint=f"install it where the matrix runs (pip install -e PATH/TO/{entry.source}, "
+                "or pip install a wheel or sdist), or list it as path = \"...\" instead of "
+                "name; for `nox -s gate` set VCS_GATE_INSTALL (e.g. \"-e ../my-plugin\") to "
+                "install it into the session; an index install works only with "
+                "pytest_args = [\"--vcs-env=current\"]")

@@ -109,7 +109,8 @@ def render_markdown(matrix: Matrix, suggestions: Sequence[Suggestion],
     for s in suggestions:
         declared = f"{s.declared_api or '?'} / `{s.declared_core or '-'}`"
         lines.append("| " + " | ".join([
-            f"`{s.plugin}`", declared, ", ".join(s.native) or "-", ", ".join(s.shimmed) or "-",
+            f"`{s.plugin}`", declared, ", ".join(s.native) or "-",
+            ", ".join(s.shimmed_labels) or "-",
             s.api_version or "-", f"`{s.core_version}`" if s.core_version else "-",
             _md("; ".join(s.notes)) or ("matches the manifest" if s.matches_declared else "")])
             + " |")
@@ -208,7 +209,7 @@ def render_html(matrix: Matrix, suggestions: Sequence[Suggestion],
         out.append(
             f"<tr><th><code>{_h(s.plugin)}</code></th><td>{_h(s.declared_api or '?')} / "
             f"<code>{_h(s.declared_core or '-')}</code></td><td>{_h(', '.join(s.native) or '-')}"
-            f"</td><td>{_h(', '.join(s.shimmed) or '-')}</td><td>{_h(s.api_version or '-')}"
+            f"</td><td>{_h(', '.join(s.shimmed_labels) or '-')}</td><td>{_h(s.api_version or '-')}"
             f"</td><td><code>{_h(s.core_version or '-')}</code></td><td>{_h(note)}</td></tr>")
     out.append("</tbody></table>")
     details = [r for r in matrix.results.values() if r.status in ("fail", "error", "skipped")]

@@ -23,9 +23,9 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
-from ._matrix import Matrix
+from ._matrix import CellResult, Matrix
 from ._matrix_list import STATUSES, Expectation, MatrixList
-from .compat import parse_api
+from .compat import decide, parse_api
 from .errors import MatrixConfigError
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "baseline_document",
     "check_expectations",
     "compare",
+    "expected_chain",
     "load_baseline",
     "suggest",
     "write_baseline",
@@ -245,9 +246,51 @@ def _meets(expectation: Expectation, status: str, rule: str | None,
     return expectation.failing is None or tuple(sorted(expectation.failing)) == failing
 
 
+def _plugin_api(matrix: Matrix, res: CellResult) -> str | None:
+    for info in matrix.plugins:
+        if info.get("id") == res.cell.plugin and info.get("api_version"):
+            return str(info["api_version"])
+    api = res.plugin.get("api_version")
+    return str(api) if api else None
+
+
+def expected_chain(api: str, core: str, window: int) -> tuple[str, ...] | None:
+    """The shim chain SPEC 1 gives a plugin of ``api`` on ``core`` with ``window``."""
+    try:
+        decision = decide(api, core, window=window)
+    except ValueError:
+        return None
+    return tuple(decision.chain) if decision.kind == "shim" else None
+
+
+def _shim_proof(matrix: Matrix, res: CellResult) -> str | None:
+    """Why a ``shimmed`` cell does not prove its chain, or None when it does.
+
+    Why stricter than the status: a cell counts as ``shimmed`` when every
+    check it ran passed, so one whose ``shim-equivalence`` was skipped (or
+    missing from its report), or whose chain is not the one SPEC 1 gives,
+    would still count, and the matrix would claim a shim it never compared.
+    """
+    if res.shim_check != "passed":
+        return (f"shim-equivalence {res.shim_check or 'is missing from the report'}: the "
+                "chain was never compared against the native run")
+    api = _plugin_api(matrix, res)
+    want = expected_chain(api, res.cell.core, res.cell.window) if api else None
+    if want is None:
+        return (f"SPEC 1 gives no shim chain for API {api or '(unknown)'} on core "
+                f"{res.cell.core} with window {res.cell.window}")
+    if tuple(res.chain) != want:
+        return f"chain {'->'.join(res.chain) or '(none)'}, SPEC 1 gives {'->'.join(want)}"
+    return None
+
+
 def check_expectations(mlist: MatrixList, matrix: Matrix,
                        keys: Iterable[str] | None = None) -> list[Mismatch]:
-    """Every selected cell against its ``expect`` entry; a cell without one is a mismatch."""
+    """Every selected cell against its ``expect`` entry; a cell without one is a mismatch.
+
+    A ``shimmed`` expectation also needs ``shim-equivalence`` passed on the
+    chain SPEC 1 gives (:func:`_shim_proof`).
+    """
     wanted = list(keys) if keys is not None else [c.key for c in mlist.cells()]
     out = []
     for key in wanted:
@@ -266,6 +309,11 @@ def check_expectations(mlist: MatrixList, matrix: Matrix,
                 detail = "; ".join(f"{k}: {v.splitlines()[0] if v else ''}"[:200]
                                    for k, v in res.failures.items())
             out.append(Mismatch(key, expectation.text(), res.label(), detail))
+        elif expectation.status == "shimmed":
+            why = _shim_proof(matrix, res)
+            if why is not None:
+                out.append(Mismatch(key, "shimmed, proven by shim-equivalence on SPEC 1's "
+                                    "chain", res.label(), why))
     return out
 
 
@@ -285,6 +333,15 @@ class Suggestion:
     api_version: str | None
     core_version: str | None
     notes: tuple[str, ...] = ()
+    #: Cores that serve it only with a shim window wider than the matrix's, as
+    #: ``(core, window)``: not normal support (a default host refuses it there).
+    widened: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def shimmed_labels(self) -> list[str]:
+        """``shimmed`` cores, then the widened ones marked ``(only with shim window N)``."""
+        return [*self.shimmed,
+                *(f"{core} (only with shim window {w})" for core, w in self.widened)]
 
     @property
     def matches_declared(self) -> bool:
@@ -300,6 +357,8 @@ class Suggestion:
         return {"plugin": self.plugin, "declared": {"api_version": self.declared_api,
                                                     "core_version": self.declared_core},
                 "native": list(self.native), "shimmed": list(self.shimmed),
+                "shimmed_only_with_window": [{"core": c, "shim_window": w}
+                                             for c, w in self.widened],
                 "failing": list(self.failing), "refused": list(self.refused),
                 "suggested": {"api_version": self.api_version,
                               "core_version": self.core_version},
@@ -310,14 +369,50 @@ def _api_of(core: str) -> str:
     return "{}.{}".format(*parse_api(core))
 
 
+def _widened_notes(widened: list[CellResult], default: list[CellResult],
+                   base: int) -> tuple[list[tuple[str, int]], list[str]]:
+    """Cells run with a wider shim window than the matrix's, kept apart from the rest.
+
+    Why apart: a window wider than SPEC 1's guaranteed one is a host's
+    configuration, not the plugin's support; merged in, a 1.0 plugin that
+    core 1.2 serves only with window 2 looked supported on 1.2.
+    """
+    works: list[tuple[str, int]] = []
+    notes: list[str] = []
+    for res in widened:
+        at_default = next((r for r in default if r.cell.core == res.cell.core), None)
+        if at_default is None:
+            default_text = f"the default window {base} was not measured there"
+        elif at_default.status == "skipped":
+            default_text = f"with the default window {base} it refuses it ({at_default.rule})"
+        else:
+            default_text = f"with the default window {base}: {at_default.label()}"
+        if res.works:
+            works.append((res.cell.core, res.cell.window))
+            notes.append(f"core {res.cell.core} serves it only with shim window "
+                         f"{res.cell.window} ({res.label()}); {default_text}")
+        elif res.status in ("fail", "error"):
+            notes.append(f"core {res.cell.core} with shim window {res.cell.window}: "
+                         f"{res.label()}; {default_text}")
+    return works, notes
+
+
 def suggest(matrix: Matrix) -> list[Suggestion]:
-    """Per plugin: the cores it works on (natively, through shims) and the manifest to match."""
+    """Per plugin: the cores it works on (natively, through shims) and the manifest to match.
+
+    Only cells with the matrix's shim window count as support; cells with a
+    widened window are reported beside it (:func:`_widened_notes`).
+    """
     out = []
+    base_window = matrix.shim_window
     for info in matrix.plugins:
         pid = str(info.get("id"))
-        cells = [r for r in matrix.results.values() if r.cell.plugin == pid]
+        every = [r for r in matrix.results.values() if r.cell.plugin == pid]
+        cells = [r for r in every if r.cell.window == base_window]
         if not cells:
             continue
+        widened, widened_notes = _widened_notes(
+            [r for r in every if r.cell.window != base_window], cells, base_window)
         declared_api = info.get("api_version") or next(
             (r.plugin.get("api_version") for r in cells if r.plugin.get("api_version")), None)
         cores = sorted({r.cell.core for r in cells}, key=Version)
@@ -369,5 +464,5 @@ def suggest(matrix: Matrix) -> list[Suggestion]:
                                  f"{', '.join(contained)}, where it fails")
         out.append(Suggestion(pid, str(declared_api) if declared_api else None,
                               info.get("core_version"), native, shimmed, failing, refused,
-                              api, spec, tuple(notes)))
+                              api, spec, tuple(notes + widened_notes), tuple(widened)))
     return out
