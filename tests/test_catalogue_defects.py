@@ -17,9 +17,11 @@ and shrinks real datasets and WAVs) are marked ``slow``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -29,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from vcs_conformance._checks._bundle import workspace_paths
 from vcs_conformance._checks._catalogue import CHECK_IDS
 from vcs_conformance.envs._install import find_tools
 
@@ -271,31 +274,98 @@ def test_exactly_the_expected_checks_fail(case: Case,
         f"vcs/{name}/{c}" for c in run.failed()}
 
 
+#: Replayed from their bundles: a crash, a wrong accept or reject, and each verdict rule
+#: that needs more than "did it return": preprocess-valid's Dataset comparison (wrong
+#: durations, a dropped row), hygiene's evidence (a daemon left behind; a write into
+#: datasets/, sandbox off), lifecycle-pipeline's trained model (copied into the bundle).
 REPLAY_CASES = tuple(c for c in CASES if c.replayable and c.fixture in (
     "synth-crash-question", "synth-crash-22050", "synth-accepts-pitch-13",
     "preprocess-crash-nonascii", "preprocess-accepts-bad-id", "train-accepts-empty",
-    "init-rejects-valid"))
+    "init-rejects-valid", "init-accepts-invalid", "preprocess-wrong-duration",
+    "preprocess-skips-first-row", "leaves-daemon", "writes-datasets", "model-format-mismatch",
+    "train-progress-backwards"))
+#: The conforming plugin every defective fixture was copied from: the defect, fixed.
+FIXED = CONFORMING / "tone-1-2"
+
+
+def _replay_cli(bundle: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vcs_conformance", "replay", str(bundle),
+                           *extra], capture_output=True, text=True, timeout=300, check=False)
+
+
+def _bundle_of(case: Case, run: KitRun) -> tuple[Path, dict[str, Any]]:
+    bundle = Path(run.checks()[case.check]["repro"])
+    return bundle, json.loads(bundle.read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("case", _params(REPLAY_CASES))
 def test_replay_gives_the_same_verdict(case: Case, defect_run: Callable[[Case], KitRun],
                                        pytester: pytest.Pytester) -> None:
-    """``vcs-conformance replay BUNDLE`` and ``pytest --vcs-replay`` still fail (exit 1)."""
+    """``vcs-conformance replay BUNDLE`` and ``pytest --vcs-replay`` still fail (exit 1),
+    for the same reason: the bundle's rule is judged by the check's own code."""
     run = defect_run(case)
-    bundle = Path(run.checks()[case.check]["repro"])
-    data = json.loads(bundle.read_text(encoding="utf-8"))
-    assert data["check"] == case.check and data["sandbox"] == "strict"
+    bundle, data = _bundle_of(case, run)
+    level = "off" if "--vcs-sandbox=off" in case.options else "strict"
+    assert data["check"] == case.check and data["sandbox"] == level  # the level really used
     assert data["core_version"] == "1.2.0" and data["plugin"] == str(DEFECTIVE / case.fixture)
-    for rel in data["datasets"]:  # the dataset the call used travels with the bundle
-        assert (bundle.parent / data["data_dir"] / rel / "metadata.csv").is_file()
-    cli = subprocess.run([sys.executable, "-m", "vcs_conformance", "replay", str(bundle)],
-                         capture_output=True, text=True, timeout=300, check=False)
+    assert data["rule"]["expect"] in ("accept", "reject", "any")
+    assert data["manifest_sha256"] and data["lock_file"] is None  # the fixtures lock nothing
+    assert data["seed"] == "derandomized" and data["hypothesis"]["derandomized"] is True
+    assert data["hypothesis"]["database_key"] == f"vcs-{data['plugin_name']}-{case.check}"
+    for rel in data["files"]:  # what the call used travels with the bundle
+        assert (bundle.parent / data["data_dir"] / rel).exists()
+    # every dataset the call named (a path, or a Dataset's audio) travels with it
+    assert data["files"] == workspace_paths(data["args"]), data["files"]
+    cli = _replay_cli(bundle)
     assert cli.returncode == 1, cli.stdout + cli.stderr
     assert f"[{case.check}] {data['plugin_name']}: still failing" in cli.stdout
-    assert f"expected {data['hook']} to " in cli.stdout
+    assert "expected " + data["expected"].splitlines()[0] in cli.stdout, cli.stdout
+    assert "changed since the bundle" not in cli.stderr
     result = pytester.runpytest_subprocess(f"--vcs-replay={bundle}", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*[[]replay[]] still failing*", f"expected {data['hook']} to *"])
+    out = result.stdout.str()
+    assert "[replay] still failing" in out
+    assert "expected " + data["expected"].splitlines()[0] in out
+
+
+@pytest.mark.parametrize("case", _params(REPLAY_CASES))
+def test_fixed_plugin_replays_as_a_pass(case: Case, defect_run: Callable[[Case], KitRun],
+                                        pytester: pytest.Pytester) -> None:
+    """The same bundle on the conforming plugin (``--plugin``, ``--vcs-plugin``) passes,
+    with a warning naming both manifest hashes (it is not the plugin CI ran)."""
+    bundle, data = _bundle_of(case, defect_run(case))
+    cli = _replay_cli(bundle, "--plugin", str(FIXED))
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert cli.stdout.startswith(f"{case.check}: "), cli.stdout
+    fixed_sha = hashlib.sha256((FIXED / "vcs_tone12" / "vcs_plugin.yaml").read_bytes())
+    assert (f"warning: the plugin changed since the bundle was written: manifest sha256 "
+            f"{data['manifest_sha256']} (bundle) != {fixed_sha.hexdigest()} (now, {FIXED})"
+            ) in cli.stderr
+    result = pytester.runpytest_subprocess(f"--vcs-replay={bundle}", f"--vcs-plugin={FIXED}",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_failure_message_shows_input_log_tail_and_commands(
+        defect_run: Callable[[Case], KitRun]) -> None:
+    """A failure says for which input, shows the plugin's log tail, and both commands;
+    the ``vcs-conformance run`` command really makes the failing call."""
+    case = BY_FIXTURE["synth-crash-question"]
+    run = defect_run(case)
+    text = run.failure_text("/synthesize-valid")
+    assert re.search(r"^for input \[.*\?.*\]$", text, re.M), text  # the shrunk example
+    assert "plugin log (last lines):\n    " in text, text
+    bundle, data = _bundle_of(case, run)
+    assert f"replay with: vcs-conformance replay {bundle}" in text
+    command = re.search(r"^or call the hook by hand: (vcs-conformance run .*)$", text, re.M)
+    assert command, text
+    assert command.group(1) == data["run_command"]
+    argv = shlex.split(command.group(1))
+    assert argv[:2] == ["vcs-conformance", "run"] and "--sandbox" in argv
+    proc = subprocess.run([sys.executable, "-m", "vcs_conformance", *argv[1:]],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "prosody model" in proc.stderr
 
 
 # -- the catalogue as a whole ------------------------------------------------------------

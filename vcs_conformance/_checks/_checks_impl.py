@@ -54,7 +54,7 @@ def _examples(run: PluginRun, spec: CheckSpec, result: CheckResult, strategy: An
     s = run.settings
     run_examples(profile=s.profile, examples=s.examples_for(spec.hook), seed=s.seed,
                  result=result, strategy=strategy, body=body, edges=edges,
-                 database_key=f"vcs-{run.name}-{spec.id}",
+                 database_key=run.database_key(spec.id),
                  plugin_clock=lambda: run.plugin_seconds)
 
 
@@ -264,17 +264,23 @@ def _must_accept(run: PluginRun, hook: str, *args: Any, **kw: Any) -> Any:
 
 
 def _must_reject(run: PluginRun, hook: str, why: str, *args: Any) -> None:
-    verdict, value = run.call(hook, *args)
+    # The rule travels with the failure, so a replay bundle judges its call the same way.
+    rule = {"expect": "reject", "why": why}
+    try:
+        verdict, value = run.call(hook, *args)
+    except CheckFailed as exc:
+        exc.details.setdefault("rule", rule)
+        raise
     if verdict == "ok":
         raise CheckFailed(f"{hook} to raise ValueError for invalid input ({why})",
                           f"it returned {_show(value)}",
                           example=list(args), hook=hook, log_tail=_log(run),
-                          details={"call": run.last_call})
+                          details={"call": run.last_call, "rule": rule})
 
 
 def _log(run: PluginRun) -> str:
     try:
-        return str(run.plugin().log_tail())
+        return run.log_tail(run.plugin())
     except Exception:
         return ""
 
@@ -316,25 +322,32 @@ def _new_dataset(run: PluginRun, rows: list[Any]) -> str:
 def preprocess_valid(run: PluginRun, spec: CheckSpec, result: CheckResult) -> None:
     def body(rows: list[Any]) -> None:
         rel = _new_dataset(run, rows)
-        got = _must_accept(run, "preprocess", rel)
-        want = expected_dataset(run.workspace, rel)
-        got_ids = [item.get("id") for item in got["items"]]
-        want_ids = [item["id"] for item in want["items"]]
-        if got_ids != want_ids:
-            raise CheckFailed("one item per metadata row, in order: " + repr(want_ids),
-                              repr(got_ids), example=rel, hook="preprocess",
-                              details={"call": run.last_call})
-        for item, ref in zip(got["items"], want["items"], strict=True):
-            if "duration_s" not in item:
-                continue  # cores before API 1.2 have no duration_s (SPEC 1)
-            info = read_info(run.workspace.root / item["audio"])
-            if abs(info.duration_s - float(item["duration_s"])) > 0.010:
-                raise CheckFailed(f"duration_s within 10 ms of {item['audio']}'s "
-                                  f"{info.duration_s:.4f}s", repr(item["duration_s"]),
-                                  example=rel, hook="preprocess",
-                                  details={"call": run.last_call})
-            del ref
+        judge_preprocessed(run, rel, _must_accept(run, "preprocess", rel))
     _examples(run, spec, result, pay.dataset_rows(), body, edges=_EDGE_ROWS)
+
+
+def judge_preprocessed(run: PluginRun, rel: str, got: Any) -> None:
+    """preprocess-valid's comparison of a returned Dataset with the one the files imply.
+
+    Shared with replay (``_replay``), so a replayed call is judged by the very rule
+    that failed it, not just "it returned".
+    """
+    want = expected_dataset(run.workspace, rel)
+    got_ids = [item.get("id") for item in got["items"]]
+    want_ids = [item["id"] for item in want["items"]]
+    if got_ids != want_ids:
+        raise CheckFailed("one item per metadata row, in order: " + repr(want_ids),
+                          repr(got_ids), example=rel, hook="preprocess", log_tail=_log(run),
+                          details={"call": run.last_call, "expected_result": want})
+    for item in got["items"]:
+        if "duration_s" not in item:
+            continue  # cores before API 1.2 have no duration_s (SPEC 1)
+        info = read_info(run.workspace.root / item["audio"])
+        if abs(info.duration_s - float(item["duration_s"])) > 0.010:
+            raise CheckFailed(f"duration_s within 10 ms of {item['audio']}'s "
+                              f"{info.duration_s:.4f}s", repr(item["duration_s"]),
+                              example=rel, hook="preprocess", log_tail=_log(run),
+                              details={"call": run.last_call, "expected_result": want})
 
 
 @check("preprocess-invalid")
@@ -494,10 +507,22 @@ def hygiene(run: PluginRun, spec: CheckSpec, result: CheckResult) -> None:
         with contextlib.suppress(CheckFailed):
             run.call("preprocess", _new_dataset(run, [pay.DatasetRow("h1", "Probe.")]))
     result.examples += 1
+    judge_hygiene(run)
+
+
+def judge_hygiene(run: PluginRun) -> None:
+    """Fail on the hygiene evidence gathered so far (shared with replay).
+
+    The call the bundle records is the first one that left evidence, not the
+    last probe: replaying that call and judging the evidence again reproduces it.
+    """
     if run.hygiene:
+        first = run.hygiene_calls[0] if run.hygiene_calls else None
         raise CheckFailed("no process left behind and no write outside cache/, models/, "
                           "outputs/", "\n  ".join(["", *run.hygiene[:20]]),
-                          log_tail=_log(run))
+                          example=first["args"] if first else None,
+                          hook=first["hook"] if first else None, log_tail=_log(run),
+                          details={"call": first} if first else {})
 
 
 CHECKS["shim-equivalence"] = shim_equivalence

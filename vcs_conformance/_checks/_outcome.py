@@ -1,8 +1,10 @@
 """What a check says: passed, failed (with the evidence), or skipped (with why).
 
 One message template for every failure, in the manner of array-api-tests:
-"expected X, saw Y, for input Z, replay with ...", plus the plugin's log
-tail, so a CI log alone is enough to understand and reproduce a defect.
+"expected X, saw Y, for input Z, replay with ..." (the bundle's replay
+command, and the ``vcs-conformance run`` command of the call where the
+command line can express it), plus the plugin's log tail, so a CI log
+alone is enough to understand and reproduce a defect.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class CheckFailed(Exception):
     hook: str | None = None
     log_tail: str = ""
     replay: str | None = None
+    #: ``vcs-conformance run ...``: the call by hand, where the command line can say it.
+    run_command: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -37,6 +41,8 @@ class CheckFailed(Exception):
             lines.append("for input " + _show(self.example))
         if self.replay:
             lines.append(f"replay with: {self.replay}")
+        if self.run_command:
+            lines.append(f"or call the hook by hand: {self.run_command}")
         if self.log_tail.strip():
             tail = self.log_tail.rstrip().splitlines()[-15:]
             lines.append("plugin log (last lines):")

@@ -10,12 +10,10 @@ read-write areas) across every call any check makes.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-import shlex
-import shutil
+import logging
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -62,6 +60,9 @@ class PluginRun:
         self.outcomes: dict[str, tuple[str, str]] = {}
         self.results: dict[str, CheckResult] = {}
         self.hygiene: list[str] = []
+        #: The calls that left hygiene evidence (each record gains ``created``: the paths
+        #: it created outside the read-write areas), so hygiene's bundle names the culprit.
+        self.hygiene_calls: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
         self.last_call: dict[str, Any] | None = None
         #: Seconds the plugin's hooks ran (measured in the worker), over every call so far.
@@ -72,6 +73,7 @@ class PluginRun:
         self._load_error: VCSError | None = None
         self._native: Any = None
         self._ws: Workspace | None = None
+        self._logged: _LogTail | None = None
         self.manifest: Manifest | None = None
         self.manifest_error: ManifestError | None = None
         path = Path(handle)
@@ -143,10 +145,19 @@ class PluginRun:
                                            install_system_deps=self.settings.install_system_deps)
         # Progress is judged by train-progress itself (strict_progress=False), so
         # a progress defect fails that check, not train-valid as well.
-        return PluginHost(core_version=core_version, workspace=self.workspace.root,
+        host = PluginHost(core_version=core_version, workspace=self.workspace.root,
                           shim_window=self.settings.shim_window, launcher=launcher,
                           env_provider=provider, shim_steps=self.shim_steps,
                           strict_progress=False)
+        if self._logged is None:
+            self._logged = _LogTail(host.logger.getChild("plugin"), self.name)
+        return host
+
+    def log_tail(self, plugin: Any = None) -> str:
+        """What the plugin printed and logged (``registry.logger``), last lines last."""
+        printed = _tail(plugin if plugin is not None else self._plugin)
+        logged = "\n".join(self._logged.lines) if self._logged is not None else ""
+        return "\n".join(part.rstrip("\n") for part in (logged, printed) if part.strip())
 
     def plugin(self) -> Any:
         """The loaded plugin on the core under test, or the error that stopped it."""
@@ -173,6 +184,8 @@ class PluginRun:
     def close(self) -> None:
         if self._ro_watch is not None:
             self._ro_watch.close()
+        if self._logged is not None:
+            self._logged.detach()
         for holder in (self._host, self._native[0] if self._native else None):
             if holder is not None:
                 with contextlib.suppress(Exception):
@@ -204,7 +217,8 @@ class PluginRun:
             raise CheckFailed(
                 expected=expected,
                 seen=f"{type(exc).__name__} [{exc.code}]: {exc.message}",
-                example=record["args"], hook=hook, log_tail=_tail(target),
+                example=record["args"], hook=hook,
+                log_tail=self.log_tail(target) + _traceback(exc),
                 details={"call": record, "error": exc.to_json()}) from None
         except ValueError as exc:  # the host refused to send it: not strict JSON
             raise CheckFailed(
@@ -216,7 +230,7 @@ class PluginRun:
             spent = getattr(getattr(target, "last_call", None), "plugin_seconds", None)
             if isinstance(spent, float):
                 self.plugin_seconds += spent
-            self._hygiene_after(target, hook, before)
+            self._hygiene_after(target, record, before)
         return outcome
 
     def _read_only_snapshot(self) -> Snapshot:
@@ -225,7 +239,9 @@ class PluginRun:
             self._ro_watch = ReadOnlyWatch(self.workspace.root)
         return self._ro_watch.current()
 
-    def _hygiene_after(self, target: Any, hook: str, before: Snapshot) -> None:
+    def _hygiene_after(self, target: Any, record: dict[str, Any], before: Snapshot) -> None:
+        hook = record["hook"]
+        found = len(self.hygiene)
         leftover = []
         last = getattr(target, "last_call", None)
         if last is not None:
@@ -233,14 +249,19 @@ class PluginRun:
         if leftover:
             self.hygiene.append(f"{hook}: processes left running after the call: {leftover}")
         after = self._read_only_snapshot()
-        if after is before or after == before:
-            return
-        for path in sorted(set(before) | set(after)):
-            if before.get(path) != after.get(path):
-                change = ("created" if path not in before else
-                          "deleted" if path not in after else "modified")
-                self.hygiene.append(f"{hook}: {change} {path} outside cache/, models/, "
-                                    "outputs/")
+        created = []
+        if after is not before and after != before:
+            for path in sorted(set(before) | set(after)):
+                if before.get(path) != after.get(path):
+                    change = ("created" if path not in before else
+                              "deleted" if path not in after else "modified")
+                    if change == "created":
+                        created.append(path)
+                    self.hygiene.append(f"{hook}: {change} {path} outside cache/, models/, "
+                                        "outputs/")
+        if len(self.hygiene) > found:
+            record["created"] = created
+            self.hygiene_calls.append(record)
 
     # -- checks -----------------------------------------------------------------
 
@@ -317,54 +338,25 @@ class PluginRun:
             info["env"] = {"kind": self._plugin.env.kind, **dict(self._plugin.env.info)}
         return info
 
-    def replay_command(self, spec: CheckSpec) -> str:
-        bundle = self.settings.repro_dir / _slug(self.name) / f"{spec.id}.json"
-        return f"vcs-conformance replay {shlex.quote(str(bundle))}"
+    def database_key(self, check_id: str) -> str:
+        """The hypothesis database key of a check's examples (recorded in its bundle)."""
+        return f"vcs-{self.name}-{check_id}"
+
+    def sandbox_level(self) -> str:
+        """The level the worker really runs at (``auto`` resolved), else the one asked for."""
+        if self._host is not None:
+            with contextlib.suppress(Exception):
+                return str(self._host.sandbox_report().level)
+        return self.settings.sandbox
 
     def write_repro(self, spec: CheckSpec, exc: CheckFailed) -> Path | None:
-        """``vcs-repro/<plugin>/<check>.json``: everything needed to rerun the failing call."""
-        call = exc.details.get("call") or self.last_call
-        if call is None:
-            return None
-        folder = self.settings.repro_dir / _slug(self.name)
-        folder.mkdir(parents=True, exist_ok=True)
-        datasets = []
-        for arg in _strings(call.get("args", [])):
-            if arg.startswith("datasets/"):
-                parts = arg.split("/")
-                src = self.workspace.root / "/".join(parts[:2])
-                dst = folder / f"{spec.id}-data" / "/".join(parts[:2])
-                if src.is_dir() and not dst.exists():
-                    shutil.copytree(src, dst)
-                    datasets.append("/".join(parts[:2]))
-        bundle = {
-            "version": 1,
-            "plugin": self.handle,
-            "plugin_name": self.name,
-            "check": spec.id,
-            "hook": call.get("hook"),
-            "args": call.get("args"),
-            "native_args": call.get("native_args"),
-            "core_version": self.core_version,
-            "plugin_api": self.manifest.api_version if self.manifest else None,
-            "shim_chain": list(self.decision.chain) if self.decision else [],
-            "shim_window": self.settings.shim_window,
-            "sandbox": self.settings.sandbox,
-            "env": self.settings.env,
-            "seed": self.settings.seed,
-            "expected": exc.expected,
-            "seen": exc.seen,
-            "datasets": datasets,
-            "data_dir": f"{spec.id}-data" if datasets else None,
-            "manifest_sha256": _sha256(Path(self.manifest.path)) if self.manifest and
-            self.manifest.path and Path(self.manifest.path).is_file() else None,
-        }
-        path = folder / f"{spec.id}.json"
-        path.write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n",
-                        encoding="utf-8")
-        if exc.replay is None:
-            exc.replay = f"vcs-conformance replay {shlex.quote(str(path))}"
-        return path
+        """``vcs-repro/<plugin>/<check>.json``: everything needed to rerun the failing call.
+
+        Also sets the failure's replay and ``vcs-conformance run`` commands.
+        """
+        from ._bundle import write_bundle
+
+        return write_bundle(self, spec, exc)
 
 
 def _installed_manifest(name: str) -> Path | None:
@@ -413,25 +405,46 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:60] or "plugin"
 
 
+class _LogTail(logging.Handler):
+    """The last records the plugin logged through ``registry.logger``, for failure messages.
+
+    The host forwards them to ``<host logger>.plugin.<name>`` and tells the
+    worker the level to send from, so that logger is set to INFO (unless the
+    user set it lower); records still propagate to pytest's log capture.
+    """
+
+    def __init__(self, logger: logging.Logger, plugin: str) -> None:
+        super().__init__(logging.INFO)
+        self.logger, self.plugin = logger, plugin
+        self.lines: deque[str] = deque(maxlen=50)
+        self.old_level = logger.level
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
+        logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "vcs_plugin", self.plugin) != self.plugin:
+            return  # another plugin of the same run
+        with contextlib.suppress(Exception):
+            self.lines.append(f"[{record.levelname.lower()}] "
+                              f"{getattr(record, 'vcs_remote_logger', None) or record.name}: "
+                              f"{record.getMessage()}")
+
+    def detach(self) -> None:
+        self.logger.removeHandler(self)
+        if not any(isinstance(h, _LogTail) for h in self.logger.handlers):
+            self.logger.setLevel(self.old_level)
+
+
+def _traceback(exc: VCSError) -> str:
+    trace = str(getattr(exc, "remote_traceback", "") or "")
+    return ("\nplugin traceback:\n" + trace.rstrip()) if trace.strip() else ""
+
+
 def _tail(plugin: Any) -> str:
     with contextlib.suppress(Exception):
         return str(plugin.log_tail())
     return ""
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 __all__ = ["IncompatiblePlugin", "PluginRun"]
