@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -182,14 +183,39 @@ def invalid_synthesize(api: str, *, voices: Sequence[str] | None,
 
 
 @functools.cache
+def _number_bounds(api: str, key: str) -> tuple[float, float]:
+    """``minimum``/``maximum`` of ``voice_config.<key>`` in the core's schema.
+
+    The invalid variants are the schema's own bounds crossed, so a change of
+    the range in ``schemas/`` moves the valid and the invalid payloads together.
+    """
+    uri = schemas.schema_uri("voice_config", api)
+    node = schemas.inline_refs(schemas.load_schema("voice_config", api), uri)["properties"][key]
+    while "minimum" not in node and isinstance(node.get("allOf"), list):
+        node = next(n for n in node["allOf"] if "minimum" in n or "allOf" in n)
+    return float(node["minimum"]), float(node["maximum"])
+
+
+def _outside(lo: float, hi: float) -> SearchStrategy[float]:
+    return st.one_of(st.floats(max_value=lo, exclude_max=True, allow_nan=False,
+                               allow_infinity=False),
+                     st.floats(min_value=hi, exclude_min=True, allow_nan=False,
+                               allow_infinity=False))
+
+
+def _range_why(key: str, lo: float, hi: float) -> str:
+    return f"{key} out of {lo:g}..{hi:g}"
+
+
+@functools.cache
 def _invalid_synthesize(api: str, voices: tuple[str, ...] | None,
                         sample_rates: tuple[int, ...] | None) -> SearchStrategy[Invalid]:
     rate_key = "rate" if api == "1.2" else "speed"
+    rate_lo, rate_hi = _number_bounds(api, rate_key)
+    pitch_lo, pitch_hi = _number_bounds(api, "pitch")
     blank = st.text(" \t\n\r\u00a0\u2003\u3000", min_size=0, max_size=20)
-    bad_rate = st.one_of(st.floats(max_value=0.2499, allow_nan=False, allow_infinity=False),
-                         st.floats(min_value=4.0001, allow_nan=False, allow_infinity=False))
-    bad_pitch = st.one_of(st.floats(max_value=-12.0001, allow_nan=False, allow_infinity=False),
-                          st.floats(min_value=12.0001, allow_nan=False, allow_infinity=False))
+    bad_rate = _outside(rate_lo, rate_hi)
+    bad_pitch = _outside(pitch_lo, pitch_hi)
     bad_voice = st.text(unicode_characters(), min_size=1, max_size=20).filter(
         lambda v: v not in (voices or ()))
     bad_rates = st.integers(1, 200_000).filter(lambda r: r not in (sample_rates or ()))
@@ -197,9 +223,10 @@ def _invalid_synthesize(api: str, voices: tuple[str, ...] | None,
         lambda n: f"models/does-not-exist-{n}.bin")
     options = [
         blank.map(lambda t: Invalid("empty or whitespace-only text", (t, {}))),
-        bad_rate.map(lambda r: Invalid(f"{rate_key} out of 0.25-4.0", ("Hello.",
-                                                                        {rate_key: r}))),
-        bad_pitch.map(lambda p: Invalid("pitch out of -12..12", ("Hello.", {"pitch": p}))),
+        bad_rate.map(lambda r: Invalid(_range_why(rate_key, rate_lo, rate_hi),
+                                       ("Hello.", {rate_key: r}))),
+        bad_pitch.map(lambda p: Invalid(_range_why("pitch", pitch_lo, pitch_hi),
+                                        ("Hello.", {"pitch": p}))),
         missing_model.map(lambda m: Invalid("model path that does not exist",
                                             ("Hello.", {"model": m}))),
     ]
@@ -216,13 +243,15 @@ def edge_invalid_synthesize(api: str, *, voices: Sequence[str] | None,
                             sample_rates: Sequence[int] | None) -> list[Invalid]:
     rate_key = "rate" if api == "1.2" else "speed"
     out = [Invalid("empty or whitespace-only text", ("", {})),
-           Invalid("empty or whitespace-only text", ("  \n\t ", {})),
-           Invalid(f"{rate_key} out of 0.25-4.0", ("Hello.", {rate_key: 0.1})),
-           Invalid(f"{rate_key} out of 0.25-4.0", ("Hello.", {rate_key: 5.0})),
-           Invalid("pitch out of -12..12", ("Hello.", {"pitch": 13.0})),
-           Invalid("pitch out of -12..12", ("Hello.", {"pitch": -12.5})),
-           Invalid("model path that does not exist",
-                   ("Hello.", {"model": "models/missing.bin"}))]
+           Invalid("empty or whitespace-only text", ("  \n\t ", {}))]
+    for key in (rate_key, "pitch"):  # just past each bound, and well past
+        lo, hi = _number_bounds(api, key)
+        why = _range_why(key, lo, hi)
+        out += [Invalid(why, ("Hello.", {key: value}))
+                for value in (math.nextafter(lo, -math.inf), lo - 1.0,
+                              math.nextafter(hi, math.inf), hi + 1.0)]
+    out.append(Invalid("model path that does not exist",
+                       ("Hello.", {"model": "models/missing.bin"})))
     if voices:
         out.append(Invalid("voice the manifest does not list",
                            ("Hello.", {"voice": "no-such-voice"})))
