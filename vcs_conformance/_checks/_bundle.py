@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._catalogue import BY_ID, CheckSpec
+from ._hypo import is_derandomized
 from ._outcome import CheckFailed
 
 if TYPE_CHECKING:
@@ -115,12 +116,14 @@ def hypothesis_info(run: PluginRun, check_id: str) -> dict[str, Any]:
     """How the failing example was drawn, so it can be drawn again.
 
     The ``ci`` and ``quick`` profiles without ``--hypothesis-seed`` are
-    derandomized: the seed is derived from the database key, so the key *is*
-    the seed; ``dev``/``nightly`` keep the failing example in the hypothesis
-    database under that key.  The shrunk example itself is in ``example``.
+    derandomized: hypothesis derives its seed from the test function, which
+    is the same for every check, so the same examples come every run;
+    ``dev``/``nightly`` keep the failing example in the hypothesis database
+    under ``database_key``.  What a replay makes is the call itself: the
+    shrunk example is in ``example``.
     """
     s = run.settings
-    derandomized = s.profile in ("ci", "quick") and s.seed is None
+    derandomized = is_derandomized(s.profile, s.seed)
     return {"profile": s.profile, "seed": s.seed, "derandomized": derandomized,
             "database_key": run.database_key(check_id),
             "examples": s.examples_for(BY_ID[check_id].hook if check_id in BY_ID else None),
@@ -223,7 +226,7 @@ def write_bundle(run: PluginRun, spec: CheckSpec, exc: CheckFailed) -> Path | No
 def _seed_text(run: PluginRun) -> int | str:
     info = hypothesis_info(run, "")
     if info["seed"] is not None:
-        return int(info["seed"])
+        return info["seed"]  # type: ignore[no-any-return]
     return "derandomized" if info["derandomized"] else "random (see hypothesis.database_key)"
 
 

@@ -81,6 +81,11 @@ def _is_timeout(exc: BaseException) -> bool:
     return type(exc).__name__ == "Failed" and "from pytest-timeout" in str(exc)
 
 
+def is_derandomized(profile: str, seed: Hashable | None) -> bool:
+    """``ci`` and ``quick`` without ``--hypothesis-seed``: the same examples every run."""
+    return profile in ("ci", "quick") and seed is None
+
+
 def run_examples(*, profile: str, examples: int, seed: Hashable | None, result: CheckResult,
                  strategy: SearchStrategy[Any], body: Callable[[Any], None],
                  edges: Sequence[Any] = (), database_key: str | None = None,
@@ -97,7 +102,7 @@ def run_examples(*, profile: str, examples: int, seed: Hashable | None, result: 
     whole call timeout, so the first hang is reported with the input that
     hung, and later examples fail at once without calling the plugin.
     """
-    deterministic = profile in ("ci", "quick") and seed is None
+    deterministic = is_derandomized(profile, seed)
     database = None if profile in ("ci", "quick") else _default_database()
     if database is not None and database_key is not None:
         database = NamespacedDatabase(database, database_key)

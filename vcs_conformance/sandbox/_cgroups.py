@@ -93,6 +93,19 @@ def _find(version: str) -> dict[str, _Hierarchy] | None:
     return result if len(result) == 2 else None
 
 
+def _fresh_dir(path: Path) -> None:
+    """``mkdir``; a group of that name left by an earlier process (same pid, now dead,
+    killed before its teardown) is removed first when it is empty."""
+    try:
+        path.mkdir()
+    except FileExistsError:
+        try:
+            path.rmdir()
+        except OSError:  # processes are still in it (EBUSY): the caller takes another name
+            raise FileExistsError(f"{path} is in use") from None
+        path.mkdir()
+
+
 class WorkerCgroup:
     """One worker's cgroup (v2: one directory; v1: one per controller)."""
 
@@ -106,16 +119,27 @@ class WorkerCgroup:
         hierarchies = _find(version)
         if hierarchies is None:
             raise OSError(f"no usable cgroup {version} memory+pids hierarchy")
-        name = f"vcs-sandbox-{os.getpid()}-{next(_COUNTER)}"
         dirs: dict[str, Path] = {}
         made: list[Path] = []
         try:
-            for controller, hierarchy in hierarchies.items():
-                path = hierarchy.parent() / name
-                if path not in made:
-                    path.mkdir()
-                    made.append(path)
-                dirs[controller] = path
+            for _ in range(64):
+                name = f"vcs-sandbox-{os.getpid()}-{next(_COUNTER)}"
+                try:
+                    for controller, hierarchy in hierarchies.items():
+                        path = hierarchy.parent() / name
+                        if path not in made:
+                            _fresh_dir(path)
+                            made.append(path)
+                        dirs[controller] = path
+                    break
+                except FileExistsError:  # not removable: a name still in use, take the next
+                    for path in made:
+                        with contextlib.suppress(OSError):
+                            path.rmdir()
+                    made.clear()
+                    dirs.clear()
+            else:
+                raise OSError("no free cgroup name for this worker after 64 tries")
             group = cls(version, dirs)
             group._set_limits(memory_bytes, max_pids)
         except OSError:
