@@ -187,6 +187,8 @@ CASES: tuple[Case, ...] = (
     # The strict sandbox makes datasets/ read-only (the write would crash preprocess): with
     # the sandbox off the write happens, and hygiene must report it.
     _case("writes-datasets", "hygiene", "index.json", options=("--vcs-sandbox=off",)),
+    # A NaN loss: hygiene's "returns non-JSON", and no Model for train-valid and the chain.
+    _case("returns-non-json", "hygiene", "not strict JSON", "train-valid", LIFE),
 )
 BY_FIXTURE = {c.fixture: c for c in CASES}
 
@@ -283,7 +285,7 @@ REPLAY_CASES = tuple(c for c in CASES if c.replayable and c.fixture in (
     "preprocess-crash-nonascii", "preprocess-accepts-bad-id", "train-accepts-empty",
     "init-rejects-valid", "init-accepts-invalid", "preprocess-wrong-duration",
     "preprocess-skips-first-row", "leaves-daemon", "writes-datasets", "model-format-mismatch",
-    "train-progress-backwards"))
+    "train-progress-backwards", "returns-non-json"))
 #: The conforming plugin every defective fixture was copied from: the defect, fixed.
 FIXED = CONFORMING / "tone-1-2"
 

@@ -448,8 +448,8 @@ class LoadedPlugin:
             raise ProtocolError(f"expected the answer to call {call_id}, got {_short(reply)}")
         if op == "result":
             return reply.get("value")
-        if op == "bad_output":
-            raise OutputInvalid(str(reply.get("message")))
+        if op == "bad_output":  # the worker could not encode it: not strict JSON
+            raise OutputInvalid(str(reply.get("message")), details={"non_json": True})
         kind = str(reply.get("type", "Exception"))
         message = str(reply.get("message", ""))
         trace = str(reply.get("traceback", ""))

@@ -506,6 +506,9 @@ def hygiene(run: PluginRun, spec: CheckSpec, result: CheckResult) -> None:
     if "preprocess" in hooks:
         with contextlib.suppress(CheckFailed):
             run.call("preprocess", _new_dataset(run, [pay.DatasetRow("h1", "Probe.")]))
+    if "train" in hooks:
+        with contextlib.suppress(CheckFailed):
+            _train(run, _valid_dataset(run, [pay.DatasetRow("h2", "Probe.")]))
     result.examples += 1
     judge_hygiene(run)
 
@@ -518,8 +521,9 @@ def judge_hygiene(run: PluginRun) -> None:
     """
     if run.hygiene:
         first = run.hygiene_calls[0] if run.hygiene_calls else None
-        raise CheckFailed("no process left behind and no write outside cache/, models/, "
-                          "outputs/", "\n  ".join(["", *run.hygiene[:20]]),
+        raise CheckFailed("no process left behind, no write outside cache/, models/, "
+                          "outputs/, no value that is not strict JSON",
+                          "\n  ".join(["", *run.hygiene[:20]]),
                           example=first["args"] if first else None,
                           hook=first["hook"] if first else None, log_tail=_log(run),
                           details={"call": first} if first else {})

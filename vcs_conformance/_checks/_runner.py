@@ -211,6 +211,8 @@ class PluginRun:
         except InvalidInputRejected as exc:
             outcome = ("rejected", exc)
         except VCSError as exc:
+            if exc.details.get("non_json"):  # hygiene's rule too (SPEC 7), whatever the check
+                record["non_json"] = exc.message
             expected = (f"{hook} to return a valid result (SPEC 4-5)"
                         if exc.code == "output-invalid"
                         else f"{hook} to return or raise ValueError")
@@ -248,6 +250,9 @@ class PluginRun:
             leftover = list(getattr(last, "leftover_pids", []) or [])
         if leftover:
             self.hygiene.append(f"{hook}: processes left running after the call: {leftover}")
+        if "non_json" in record:
+            self.hygiene.append(f"{hook}: returned a value that is not strict JSON: "
+                                f"{record['non_json']}")
         after = self._read_only_snapshot()
         created = []
         if after is not before and after != before:
