@@ -215,18 +215,6 @@ def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, pytest.fail.Exception) and "from pytest-timeout" in str(exc)
 
 
-def _forget_plugin(run: Any) -> None:
-    """After a pytest-timeout expiry the host may be mid-exchange: start it afresh.
-
-    The runner (``_runner.PluginRun``) has no public reset, so its loaded-host
-    slots are cleared here; the next check loads the plugin again.
-    """
-    run.close()
-    for slot in ("_host", "_plugin", "_native", "_load_error"):
-        if hasattr(run, slot):
-            setattr(run, slot, None)
-
-
 class CheckItem(pytest.Item):
     """One check id for one plugin."""
 
@@ -277,7 +265,7 @@ class CheckItem(pytest.Item):
         except BaseException as exc:
             if _is_timeout(exc):
                 self.user_properties.append(("vcs_outcome", "failed"))
-                _forget_plugin(run)
+                run.reset()
             raise
         finally:
             _ship_env_info(state, run, self)

@@ -115,13 +115,6 @@ class PluginRun:
             props.append(("vcs_decision", self.decision.label()))
         return props
 
-    def item_timeout(self, spec: CheckSpec) -> float:
-        """pytest-timeout for an item: generous, the host's own call timeouts fire first."""
-        per_call = float(self.manifest.resources.get("timeout_seconds", 60)) if self.manifest \
-            else 60.0
-        calls = self.settings.examples_for(spec.hook) * 2 + 20 if spec.generated else 10
-        return max(300.0, per_call * calls)
-
     # -- the host ---------------------------------------------------------------
 
     @property
@@ -181,15 +174,25 @@ class PluginRun:
             self._native = (host, host.load(self.handle))
         return self._native[1]
 
+    def reset(self) -> None:
+        """Forget the loaded plugin (its host may be mid-exchange after a pytest-timeout
+        expiry): the next check loads it afresh.  The workspace, the read-only watch,
+        the log tail and the evidence gathered so far stay."""
+        self._exit_hosts()
+        self._host = self._plugin = self._native = self._load_error = None
+
+    def _exit_hosts(self) -> None:
+        for holder in (self._host, self._native[0] if self._native else None):
+            if holder is not None:
+                with contextlib.suppress(Exception):
+                    holder.__exit__(None, None, None)
+
     def close(self) -> None:
         if self._ro_watch is not None:
             self._ro_watch.close()
         if self._logged is not None:
             self._logged.detach()
-        for holder in (self._host, self._native[0] if self._native else None):
-            if holder is not None:
-                with contextlib.suppress(Exception):
-                    holder.__exit__(None, None, None)
+        self._exit_hosts()
 
     # -- calls ------------------------------------------------------------------
 
