@@ -255,11 +255,11 @@ def test_the_bundle_records_the_level_really_used(tmp_path: Path) -> None:
     assert run.sandbox_level() == "basic"
 
 
-def test_pytest_replay_of_a_missing_bundle_is_one_line(pytester: pytest.Pytester) -> None:
+def test_pytest_replay_of_a_missing_bundle_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--vcs-replay=nope.json", "-p", "no:cacheprovider")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*--vcs-replay: nope.json: cannot read the replay bundle*"])
-    assert "Traceback" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*nope.json: cannot read the replay bundle*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
 def test_a_sandbox_this_machine_lacks_is_a_usage_error(

@@ -112,6 +112,11 @@ def pytest_configure(config: pytest.Config) -> None:
             _check_handle(handle)
         if settings.report is not None:
             _check_writable(settings.report, "--vcs-report")
+        if settings.replay is not None:  # an unusable bundle is a usage error, before the run
+            from ._checks._replay import check_plugin, load_bundle, settings_for
+
+            bundle = load_bundle(settings.replay)
+            check_plugin(settings_for(bundle, settings).plugins[0], "--vcs-plugin")
         config.stash[STATE] = _State(config, settings)
     except (ExpectationsError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None
