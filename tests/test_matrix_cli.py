@@ -109,6 +109,20 @@ def test_expect_checks_one_cell_or_all(tmp_path: Path, listfile: Path,
         capsys.readouterr().out
 
 
+def test_run_verdicts_give_each_cell_its_line(tmp_path: Path, listfile: Path) -> None:
+    from vcs_conformance._cli_matrix import _write_verdicts
+    from vcs_conformance._matrix_list import load_list
+
+    m = matrix({("p", "1.1.0"): ("1.1", NATIVE),
+                ("p", "1.2.0"): ("1.1", skip("too-old-for-window"))})
+    out = tmp_path / "v" / "verdicts.json"
+    _write_verdicts(out, load_list(listfile), m)
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["p@1.1.0"] == {"ok": True, "line": "p@1.1.0: pass (as expected)"}
+    assert doc["p@1.2.0"]["ok"] is False
+    assert doc["p@1.2.0"]["line"].startswith("UNEXPECTED p@1.2.0: expected shimmed, saw skipped")
+
+
 def test_merge_joins_fanned_out_parts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     one = _results(tmp_path, matrix({("p", "1.1.0"): ("1.1", NATIVE)}), "one.json")
     two = _results(tmp_path, matrix({("p", "1.2.0"): ("1.1", fail("hygiene"))}), "two.json")

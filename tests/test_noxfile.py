@@ -119,3 +119,40 @@ def test_named_plugins_of_a_list(noxfile: ModuleType, tmp_path: Path) -> None:
     assert noxfile._named_plugins(path) == ["vcs-x", "vcs-y"]
     assert noxfile._named_plugins(tmp_path / "missing.toml") == []
     assert noxfile._named_plugins(ROOT / "tests" / "fixtures" / "matrix" / "gate.toml") == []
+
+
+def test_cell_verdict_reads_the_batch_verdicts(noxfile: ModuleType, tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "verdicts.json"
+    path.write_text(json.dumps({
+        "p@1.2.0": {"ok": True, "line": "p@1.2.0: pass (as expected)"},
+        "p@1.2.0+w2": {"ok": False, "line": "UNEXPECTED p@1.2.0+w2: expected shimmed"}}),
+        encoding="utf-8")
+    # the session's key names the core short (1.2); the results name it in full
+    assert noxfile._cell_verdict(path, "p@1.2") == {"ok": True,
+                                                     "line": "p@1.2.0: pass (as expected)"}
+    assert noxfile._cell_verdict(path, "p@1.2+w2")["ok"] is False
+    # no verdict for the cell, or no file: a failure that says so, never a pass
+    missing = noxfile._cell_verdict(path, "q@1.2")
+    assert missing["ok"] is False and "no verdict" in missing["line"]
+    assert noxfile._cell_verdict(tmp_path / "none.json", "p@1.2")["ok"] is False
+
+
+def test_the_kit_is_installed_once_per_venv_and_again_when_pyproject_changes(
+        noxfile: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    installs: list[tuple[str, ...]] = []
+    session = SimpleNamespace(virtualenv=SimpleNamespace(location=str(tmp_path)),
+                              install=lambda *args: installs.append(args),
+                              log=lambda *args: None)
+    noxfile._install_kit(session)
+    noxfile._install_kit(session)
+    assert installs == [("-e", ".")]
+    noxfile._install_kit(session, ".[test]")  # another spec: installed
+    assert installs[-1] == ("-e", ".[test]")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[project]\nname = 'changed'\n", encoding="utf-8")
+    monkeypatch.setattr(noxfile, "HERE", project)
+    noxfile._install_kit(session, ".[test]")  # pyproject.toml changed: installed again
+    assert len(installs) == 3

@@ -83,6 +83,8 @@ def _run(args: argparse.Namespace) -> int:
     matrix = _run_cells(args, mlist)
     _write(Path(args.out), matrix)
     _print_table(matrix)
+    if args.verdicts:
+        _write_verdicts(Path(args.verdicts), mlist, matrix)
     if args.expect:
         mismatches = check_expectations(mlist, matrix, matrix.results.keys())
         for m in mismatches:
@@ -91,6 +93,25 @@ def _run(args: argparse.Namespace) -> int:
             return EXIT_VERDICT
         print(f"all {len(matrix.results)} cell(s) as expected")
     return EXIT_OK
+
+
+def _write_verdicts(path: Path, mlist: Any, matrix: Any) -> None:
+    """Each run cell against the expect table, as ``{key: {"ok", "line"}}``.
+
+    Why a file: the ``conformance`` nox sessions measure their cells in one
+    parallel batch, then each asserts its own cell; reading this JSON (with
+    the standard library, in nox's interpreter) costs nothing, where a
+    ``matrix expect`` process per cell cost a Python start and a kit import.
+    """
+    from ._matrix_verdicts import check_expectations
+
+    mismatches = {m.key: m for m in check_expectations(mlist, matrix, matrix.results.keys())}
+    doc = {key: ({"ok": False, "line": "UNEXPECTED " + mismatches[key].render()}
+                 if key in mismatches else {"ok": True, "line": f"{key}: {res.label()} "
+                                                                "(as expected)"})
+           for key, res in matrix.results.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _merge(args: argparse.Namespace) -> int:
@@ -201,6 +222,9 @@ def register(subparsers: Any) -> None:
     _run_options(run, out_default="compat-matrix")
     run.add_argument("--expect", action="store_true",
                      help="exit 1 unless every cell run meets the list's expect table")
+    run.add_argument("--verdicts", metavar="FILE",
+                     help="write each cell's verdict against the expect table to this JSON "
+                          "file (the exit code is unchanged)")
     run.set_defaults(func=_guard(_run))
 
     merge = sub.add_parser("merge", help="join partial compat-matrix.json files (CI fan-in)")
