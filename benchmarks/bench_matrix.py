@@ -8,7 +8,10 @@ are measured here, in the same run, on the same machine:
    cell's time; the slowest cell is picked from it;
 2. that cell alone, ``--runs`` times (median);
 3. the whole matrix, ``--runs`` times (median), with ``--jobs`` cells at once;
-4. with ``--serial``, the whole matrix one cell at a time, for the speed-up.
+4. with ``--serial``, the whole matrix one cell at a time, for the speed-up;
+5. with ``--nox``, ``nox -s conformance`` (what a developer types: a session
+   per cell, each asserting its expected outcome), warm, after one run that
+   creates the session venvs.
 
 Run from the repository root::
 
@@ -39,6 +42,20 @@ def _timed_run(mlist: MatrixList, out: Path, **kwargs: Any) -> tuple[float, Matr
     return time.perf_counter() - started, matrix
 
 
+def _nox() -> float:
+    """Wall seconds of ``nox -s conformance`` from the repository root (it must pass)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "nox", "-s", "conformance"], cwd=root,
+                          capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.exit(f"nox -s conformance failed:\n{proc.stderr[-3000:]}")
+    return wall
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", default="tests/fixtures/matrix/conformance.toml")
@@ -46,6 +63,8 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--serial", action="store_true")
     parser.add_argument("--pytest-arg", action="append", default=[])
+    parser.add_argument("--nox", action="store_true",
+                        help="also time `nox -s conformance` (the kit's list only)")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress in CI logs
     mlist = load_list(args.list)
@@ -62,6 +81,9 @@ def main() -> int:
         singles: list[float] = []
         fulls: list[float] = []
         serials: list[float] = []
+        noxes: list[float] = []
+        if args.nox:
+            _nox()  # creates the session venvs and installs the kit: not what is timed
         for i in range(args.runs):
             wall, _ = _timed_run(mlist, root / f"single-{i}", cells=[slowest.cell], jobs=1,
                                  pytest_args=extra)
@@ -71,6 +93,9 @@ def main() -> int:
             cell_sum = sum(r.seconds for r in measured.results.values())
             print(f"run {i + 1}: slowest cell alone {singles[-1]:.1f} s; matrix "
                   f"{fulls[-1]:.1f} s with {jobs} jobs (sum of cells {cell_sum:.1f} s)")
+            if args.nox:
+                noxes.append(_nox())
+                print(f"        nox -s conformance {noxes[-1]:.1f} s")
             if args.serial:
                 wall, _ = _timed_run(mlist, root / "serial", jobs=1, pytest_args=extra)
                 serials.append(wall)
@@ -79,6 +104,9 @@ def main() -> int:
     print(f"\nmedian of {args.runs}: slowest cell {single:.1f} s, matrix {full:.1f} s "
           f"({len(statuses)} cells, {jobs} jobs)")
     print(f"matrix / slowest cell = {full / single:.2f}x (target <= 2.00x)")
+    if noxes:
+        print(f"nox -s conformance / slowest cell = {statistics.median(noxes) / single:.2f}x "
+              f"(median {statistics.median(noxes):.1f} s)")
     if serials:
         serial = statistics.median(serials)
         print(f"serial / parallel = {serial / full:.2f}x speed-up from running cells side by "
