@@ -89,7 +89,9 @@ def test_replay_ini_key_switches_the_kit_on(pytester: pytest.Pytester, tmp_path:
     bundle.write_text("{}")
     pytester.makeini(f"[pytest]\nvcs_replay = {bundle}\n")
     result = pytester.runpytest("--collect-only", "-q")
-    result.stdout.fnmatch_lines(["vcs/replay/bundle.json"])
+    # The kit is on: it read the bundle (before the run) and says what is wrong with it.
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{bundle}: missing*"])
 
 
 # -- 4. JUnit XML properties ---------------------------------------------------------------
