@@ -370,29 +370,60 @@ def dataset_rows(max_rows: int = 4) -> SearchStrategy[list[DatasetRow]]:
     return st.tuples(RATES, rows).map(build)
 
 
+@functools.cache
+def _dataset_rules(api: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(required keys, required item keys) of the core's Dataset.
+
+    Read from ``schemas/<api>/dataset.schema.json``, so the invalid variants
+    follow the schema: a key it stops requiring stops being removed.  Only
+    required keys are retyped too: an optional one the API does not define
+    (``duration_s`` before 1.2) is a key the plugin ignores (SPEC 4).
+    """
+    uri = schemas.schema_uri("dataset", api)
+    schema = schemas.inline_refs(schemas.load_schema("dataset", api), uri)
+    item = schema["properties"]["items"]["items"]
+    parts = [item, *item.get("allOf", ())]
+    required = tuple(dict.fromkeys(k for part in parts for k in part.get("required", ())))
+    return tuple(schema.get("required", ())), required
+
+
+#: Values of every JSON type but number: whichever a key's schema refuses is a wrong type.
+_WRONG_TYPED: tuple[Any, ...] = (123, "text", None, ["x"], {"a": 1}, True)
+
+
 def invalid_datasets(dataset: Mapping[str, Any], api: str) -> SearchStrategy[Invalid]:
-    """Mutations of a valid Dataset that SPEC 5 calls invalid input for ``train``."""
+    """Mutations of a valid Dataset that SPEC 5 calls invalid input for ``train``.
+
+    A required key missing and a value of the wrong type come from the core's
+    schema (each candidate is kept only when the schema refuses the result);
+    no items, audio that does not exist and a Dataset that is not an object
+    are SPEC 5's own words.
+    """
     items = list(dataset["items"])
-    required = ["id", "audio", "text"] + (["duration_s"] if api == "1.2" else [])
+    top_required, item_required = _dataset_rules(api)
+    valid = schemas.validator("dataset", api).is_valid
 
-    def without(key: str) -> Invalid:
-        bad = [dict(i) for i in items]
-        bad[0].pop(key)
-        return Invalid(f"item without required {key!r}", ({**dataset, "items": bad},))
+    def first_item_without(key: str) -> dict[str, Any]:
+        return {**dataset, "items": [{k: v for k, v in items[0].items() if k != key},
+                                     *items[1:]]}
 
-    def retyped(key: str, value: Any) -> Invalid:
-        bad = [dict(i) for i in items]
-        bad[0][key] = value
-        return Invalid(f"item {key!r} of the wrong type", ({**dataset, "items": bad},))
+    def first_item_with(key: str, value: Any) -> dict[str, Any]:
+        return {**dataset, "items": [{**items[0], key: value}, *items[1:]]}
 
+    missing = [Invalid(f"item without required {key!r}", (first_item_without(key),))
+               for key in item_required]
+    missing += [Invalid(f"Dataset without required {key!r}",
+                        ({k: v for k, v in dataset.items() if k != key},))
+                for key in top_required]
+    retyped = [Invalid(f"item {key!r} of the wrong type ({type(value).__name__})",
+                       (first_item_with(key, value),))
+               for key in item_required for value in _WRONG_TYPED]
+    retyped = [inv for inv in retyped if not valid(inv.args[0])]
     options = [
-        st.sampled_from(required).map(without),
-        st.tuples(st.sampled_from(["id", "audio", "text"]),
-                  st.sampled_from([123, None, ["x"], {"a": 1}])).map(lambda kv: retyped(*kv)),
+        st.sampled_from(missing),
+        st.sampled_from(retyped),
         st.just(Invalid("no items", ({**dataset, "items": []},))),
         st.just(Invalid("items is not a list", ({**dataset, "items": "all"},))),
-        st.just(Invalid("sample_rate missing",
-                        ({k: v for k, v in dataset.items() if k != "sample_rate"},))),
         st.just(Invalid("dataset is not an object", (["not", "a", "dataset"],))),
         st.text(string.ascii_lowercase, min_size=1, max_size=10).map(lambda n: Invalid(
             "audio that does not exist",
