@@ -395,8 +395,9 @@ def test_engine_copies_are_identical() -> None:
     """Each fixture's ``_engine.py`` is the conforming template (resync: sync_engine.py)."""
     template = (CONFORMING / "tone-1-2" / "vcs_tone12" / "_engine.py").read_bytes()
     copies = [*DEFECTIVE.glob("*/vcs_defect_*/_engine.py"),
-              *CONFORMING.glob("entry-point-attr/*/_engine.py")]
-    assert len(copies) == len(CASES) + 1
+              *CONFORMING.glob("entry-point-attr/*/_engine.py"),
+              *(HERE / "fixtures" / "kit").glob("hang-init/*/_engine.py")]
+    assert len(copies) == len(CASES) + 2
     drifted = [str(p) for p in copies if p.read_bytes() != template]
     assert not drifted, "run python tests/fixtures/defective/sync_engine.py"
 
