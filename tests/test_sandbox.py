@@ -315,3 +315,30 @@ def test_a_worker_that_cannot_be_confined_never_runs(strict, tmp_path: Path,  # 
     left = [p for p in _procs.descendants(os.getpid())
             if "bwrap" in Path(f"/proc/{p}/comm").read_text(errors="replace")]
     assert left == []
+
+
+def test_a_cgroup_name_already_taken_is_skipped_not_removed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group named like ours (a dead process with our pid left it, or a host in another
+    PID namespace owns it) is left alone; the worker takes the next name."""
+    import itertools
+
+    from vcs_conformance.sandbox import _cgroups
+
+    hierarchies = _cgroups._find("v1")
+    if hierarchies is None:
+        pytest.skip("no cgroup v1 memory+pids hierarchy here")
+    monkeypatch.setattr(_cgroups, "_COUNTER", itertools.count(900_000))
+    taken = [h.parent() / f"vcs-sandbox-{os.getpid()}-900000" for h in hierarchies.values()]
+    for path in dict.fromkeys(taken):
+        path.mkdir()
+    try:
+        group = _cgroups.WorkerCgroup.create("v1", memory_bytes=64 << 20, max_pids=8)
+        try:
+            assert all(path.is_dir() for path in taken)  # the other one's group is intact
+            assert group.procs_files()[0].parent.name == f"vcs-sandbox-{os.getpid()}-900001"
+        finally:
+            group.remove()
+    finally:
+        for path in dict.fromkeys(taken):
+            path.rmdir()

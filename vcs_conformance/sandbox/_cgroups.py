@@ -93,19 +93,6 @@ def _find(version: str) -> dict[str, _Hierarchy] | None:
     return result if len(result) == 2 else None
 
 
-def _fresh_dir(path: Path) -> None:
-    """``mkdir``; a group of that name left by an earlier process (same pid, now dead,
-    killed before its teardown) is removed first when it is empty."""
-    try:
-        path.mkdir()
-    except FileExistsError:
-        try:
-            path.rmdir()
-        except OSError:  # processes are still in it (EBUSY): the caller takes another name
-            raise FileExistsError(f"{path} is in use") from None
-        path.mkdir()
-
-
 class WorkerCgroup:
     """One worker's cgroup (v2: one directory; v1: one per controller)."""
 
@@ -129,11 +116,13 @@ class WorkerCgroup:
                     for controller, hierarchy in hierarchies.items():
                         path = hierarchy.parent() / name
                         if path not in made:
-                            _fresh_dir(path)
+                            path.mkdir()
                             made.append(path)
                         dirs[controller] = path
                     break
-                except FileExistsError:  # not removable: a name still in use, take the next
+                # Taken: left by a dead process that had our pid, or a live host in
+                # another PID namespace sharing this cgroupfs. Never removed: take the next.
+                except FileExistsError:
                     for path in made:
                         with contextlib.suppress(OSError):
                             path.rmdir()
