@@ -258,3 +258,17 @@ def test_silence_and_is_silent() -> None:
     assert not wav.is_silent([0, 33])
     assert not wav.is_silent([0, -1000], threshold=999)
     assert wav.is_silent([])
+
+
+def test_speechlike_is_the_same_with_or_without_audioop(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deterministic per seed on every Python: the pure-Python scaling rounds as audioop."""
+    with_c = wav.speechlike(0.5, 22050, f0_hz=133.0, seed=3)
+    monkeypatch.setattr(wav, "_AUDIOOP", None)
+    wav._period_pcm.cache_clear()
+    assert wav.speechlike(0.5, 22050, f0_hz=133.0, seed=3) == with_c
+
+
+def test_speechlike_refuses_a_seed_that_is_not_an_int() -> None:
+    with pytest.raises(ValueError, match="seed"):
+        wav.speechlike(0.1, 8000, seed="abc")  # type: ignore[arg-type]

@@ -198,6 +198,11 @@ def classify(cell: Cell, report: Mapping[str, Any] | None, *, returncode: int | 
                           if c.get("outcome") == "skipped" and c.get("reason")})
         return error("no check passed" + (f"; skipped: {reasons[0]}" if reasons else ""),
                      **common)
+    if decision.get("kind") == "shim" and shim_check != "passed":
+        # "shimmed" means the chain was proven (docs/ci.md): a run that did not prove
+        # it (the check deselected or skipped) cannot say so.
+        return error(f"served through the shim chain, but shim-equivalence "
+                     f"{shim_check or 'did not run'}", **common)
     status = "shimmed" if decision.get("kind") == "shim" else "pass"
     message = str(decision.get("message") or "")
     return CellResult(cell, status, reason=message, **common)

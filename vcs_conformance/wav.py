@@ -366,8 +366,9 @@ def _scaled(pcm: bytes, factor: float) -> bytes:
         return bytes(_AUDIOOP.mul(pcm, 2, factor))
     samples = array("h")
     samples.frombytes(pcm)
-    return array("h", map(int, map(operator.mul, samples,
-                                   itertools.repeat(factor, len(samples))))).tobytes()
+    # floor, as audioop.mul rounds: the same samples with or without it
+    return array("h", map(math.floor, map(operator.mul, samples,
+                                          itertools.repeat(factor, len(samples))))).tobytes()
 
 
 def speechlike(duration_s: float, sample_rate: int, *, f0_hz: float = 120.0,
@@ -396,6 +397,8 @@ def speechlike(duration_s: float, sample_rate: int, *, f0_hz: float = 120.0,
     if not (isinstance(f0_hz, int | float) and math.isfinite(f0_hz)
             and 20.0 <= f0_hz < sample_rate / 4):
         raise ValueError(f"f0_hz must be in [20, sample_rate/4), got {f0_hz!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an int, got {seed!r}")
     # Harmonics up to the telephone band (3.4 kHz, where speech has its formants)
     # and below Nyquist, at most 40.
     harmonics = max(1, min(40, int(min(0.45 * sample_rate, _BAND_HZ) / (f0_hz * 1.05))))
