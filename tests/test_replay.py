@@ -177,6 +177,10 @@ def test_missing_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
      "unknown check id 'nope'"),
     ('{"plugin": "p", "check": "init-config", "hook": "init", "args": [], "core_version": '
      '"1.2.0", "rule": {"expect": "maybe"}}', "'expect' is one of accept, reject, any"),
+    ('{"plugin": "p", "check": "init-config", "hook": "sing", "args": [], "core_version": '
+     '"1.2.0"}', "unknown hook 'sing'"),
+    ('{"plugin": "p", "check": "init-config", "hook": "init", "args": [], "core_version": '
+     '"1.2.0", "shim_window": "wide"}', "'shim_window' must be an integer"),
 ])
 def test_corrupt_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str,
                         why: str) -> None:
@@ -275,3 +279,23 @@ def test_a_sandbox_this_machine_lacks_is_a_usage_error(
     monkeypatch.setattr(sandbox, "make_launcher", unavailable)
     _one_line_error(capsys, [str(_bundle(tmp_path))], "sandbox level 'strict' is not available "
                     "here (bubblewrap is not installed)", "--sandbox basic")
+
+
+def test_a_bundle_copies_links_as_links_never_what_they_point_at(tmp_path: Path) -> None:
+    """A plugin's link in models/ must not carry a host file into a CI artifact."""
+    from vcs_conformance._checks._bundle import copy_entry
+
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("token=hunter2")
+    models = tmp_path / "ws" / "models"
+    (models / "sub").mkdir(parents=True)
+    (models / "sub" / "weights.bin").write_bytes(b"w")
+    (models / "sub" / "leak").symlink_to(secret)
+    (models / "dangling").symlink_to(tmp_path / "gone")
+    out = tmp_path / "bundle"
+    assert copy_entry(models / "sub", out / "models" / "sub")
+    assert copy_entry(models / "dangling", out / "models" / "dangling")
+    assert (out / "models" / "sub" / "leak").is_symlink()
+    assert (out / "models" / "dangling").is_symlink()
+    copied = [p.read_bytes() for p in out.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert copied == [b"w"]

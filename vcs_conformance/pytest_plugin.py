@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import statistics
 import warnings
@@ -254,7 +255,11 @@ class CheckItem(pytest.Item):
             examples = exc.details.get("examples_run")
             if isinstance(examples, int):
                 self.user_properties.append(("vcs_examples", examples))
-            bundle = run.write_repro(self.spec, exc)
+            try:
+                bundle = run.write_repro(self.spec, exc)
+            except (OSError, shutil.Error) as err:  # the verdict stands without its bundle
+                bundle = None
+                exc.seen += f"\n(no replay bundle could be written: {err})"
             if bundle is not None:
                 self.user_properties.append(("vcs_repro", str(bundle)))
             if expectation is not None:

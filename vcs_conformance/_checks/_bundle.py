@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
 import shutil
 from collections.abc import Iterator
@@ -74,13 +75,21 @@ def workspace_paths(args: Any) -> list[str]:
 
 def copy_entry(src: Path, dst: Path, skip: frozenset[str] = frozenset(),
                rel: str = "") -> bool:
-    """Copy a file or directory; ``skip`` holds paths (relative like ``rel``) to leave out."""
+    """Copy a file or directory; ``skip`` holds paths (relative like ``rel``) to leave out.
+
+    Symlinks are copied as links, never followed: a link the plugin left in
+    ``models/`` or ``cache/`` must not carry a host file into a CI artifact.
+    """
+    if src.is_symlink():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(os.readlink(src), dst)
+        return True
     if src.is_dir():
         def ignore(directory: str, names: list[str]) -> list[str]:
             below = Path(directory).relative_to(src)
             prefix = f"{rel}/{below.as_posix()}" if below.parts else rel
             return [n for n in names if f"{prefix}/{n}" in skip]
-        shutil.copytree(src, dst, ignore=ignore, dirs_exist_ok=True)
+        shutil.copytree(src, dst, ignore=ignore, dirs_exist_ok=True, symlinks=True)
         return True
     if src.is_file():
         dst.parent.mkdir(parents=True, exist_ok=True)

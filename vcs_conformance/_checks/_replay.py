@@ -19,6 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .._api import KNOWN_HOOKS
+from ..errors import VCSError
 from ._bundle import copy_entry, fingerprint, rule_for
 from ._catalogue import BY_ID
 from ._outcome import CheckFailed
@@ -53,6 +55,15 @@ def load_bundle(path: Path) -> dict[str, Any]:
         raise BundleError(f"{path}: unknown check id {data['check']!r}")
     if not isinstance(data["args"], list):
         raise BundleError(f"{path}: 'args' must be a list")
+    if data["hook"] not in KNOWN_HOOKS:
+        raise BundleError(f"{path}: unknown hook {data['hook']!r} (one of "
+                          f"{', '.join(KNOWN_HOOKS)})")
+    for key, kind, noun in (("core_version", str, "a string"), ("plugin", str, "a string"),
+                            ("shim_window", int, "an integer"), ("native_args", list, "a list")):
+        if key in data and data[key] is not None and (not isinstance(data[key], kind)
+                                                      or isinstance(data[key], bool)):
+            raise BundleError(f"{path}: {key!r} must be {noun}, "
+                              f"not {data[key]!r:.60}")
     rule = data.get("rule")
     if rule is not None and (not isinstance(rule, dict) or rule.get("expect") not in EXPECTS):
         raise BundleError(f"{path}: 'rule' must be an object whose 'expect' is one of "
@@ -64,7 +75,7 @@ def load_bundle(path: Path) -> dict[str, Any]:
         src = path.parent / str(data.get("data_dir")) / rel
         if ".." in Path(rel).parts or Path(rel).is_absolute():
             raise BundleError(f"{path}: file {rel!r} is not a workspace path")
-        if not src.exists():
+        if not (src.exists() or src.is_symlink()):  # a link is copied as a link
             raise BundleError(f"{path}: the copy of {rel} the call used is missing ({src}); "
                               "copy the whole vcs-repro folder, not only the .json")
     return data
@@ -199,4 +210,7 @@ def pytest_replay(item: Any, state: Any) -> None:
                     rootdir=Path(str(item.config.rootpath)))
     state.runners[handle] = run
     item.user_properties.append(("vcs_check", bundle["check"]))
-    print(replay(path, run, bundle))
+    try:
+        print(replay(path, run, bundle))
+    except (BundleError, VCSError) as exc:  # the plugin cannot load here, no such sandbox...
+        pytest.fail(f"--vcs-replay: {exc}", pytrace=False)

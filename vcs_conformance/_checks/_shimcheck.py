@@ -318,7 +318,10 @@ def compare(run: Any, native: Any, shimmed: Any, hook: str, native_args: list[An
     side_s = _side(run, shimmed, hook, core_args, lambda v: v)
     if side_n.error is not None and side_s.error is not None:
         # The plugin breaks on this payload either way: a defect of the plugin, not a
-        # difference, but nothing was compared, so the check cannot pass on it.
+        # difference, but nothing was compared, so the check cannot pass on it.  The
+        # record is the pair, so the bundle replays both calls.
+        side_n.error.details["call"] = {"hook": hook, "args": core_args,
+                                        "native_args": native_args}
         raise side_n.error
     what = _difference(hook, side_n, side_s)
     if what is None:
