@@ -204,7 +204,7 @@ def test_attack_through_the_host_fails_and_leaves_no_trace(
         # A secret descriptor open (and inheritable) in the host whenever it spawns a worker.
         with secret_fd(targets["canary"]):
             plugin = host.load(project)  # import and register run the phased attacks
-            views = _sandbox_views() if attack == "mount_chroot" else {}
+            views = _sandbox_views(frozenset(sentinel.pids)) if attack == "mount_chroot" else {}
             kind, limit, fragment = EXPECTED.get(attack, _DEFAULT)
             # Nobody opens the secrets outside while the attack runs: not the plugin, not
             # the host following a returned path (the WAV behind "outputs/../../etc/passwd").
@@ -230,7 +230,7 @@ def test_attack_through_the_host_fails_and_leaves_no_trace(
             else:
                 assert record.leftover_pids == []
             if views:  # no namespace, root or mount of the worker's changed
-                assert _sandbox_views() == views
+                assert _sandbox_views(frozenset(sentinel.pids)) == views
             sentinel.assert_untouched()
 
             # The host survived: the next call on the same host and plugin succeeds
@@ -277,14 +277,14 @@ def _assert_attack_observed(attack: str, ws: Path) -> None:
         assert "vcs-hostile-home-" not in _loot(ws, attack)
 
 
-def _sandbox_views() -> dict[int, tuple[str, ...]]:
+def _sandbox_views(exclude: frozenset[int]) -> dict[int, tuple[str, ...]]:
     """Per sandboxed process: its root, user and mount namespaces, and hostile mounts.
 
     Read by the host from ``/proc`` (not from what the plugin says): a mount, a
     chroot or an unshare the plugin managed shows up here.
     """
     views: dict[int, tuple[str, ...]] = {}
-    for pid, state in sandbox_processes():
+    for pid, state in sandbox_processes(exclude):  # not the sentinels: the sandbox's own
         if state == "Z":
             continue
         try:

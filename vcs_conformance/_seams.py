@@ -230,11 +230,11 @@ class SubprocessLauncher:
             level="off",
             protections=(
                 Protection("process-group-kill", True, "worker runs in its own session"),
-                Protection("scrubbed-environment", False, "the worker is given only the "
-                           "variables the host sets, but it can read the host's own "
-                           "/proc/<pid>/environ"),
+                Protection("scrubbed-environment", True, "only the variables the host sets"),
+                Protection("host-environ-hidden", False, "the worker can read the host's "
+                           "own /proc/<pid>/environ"),
             ),
-            missing=("namespaces", "filesystem", "network", "limits"),
+            missing=("namespaces", "filesystem", "network", "limits", "host-environ-hidden"),
         )
 
     def start(self, spec: WorkerSpec) -> WorkerProcess:

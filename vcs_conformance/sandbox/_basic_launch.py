@@ -40,8 +40,14 @@ _LIMITS = {"cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE,
            "as": resource.RLIMIT_AS, "core": resource.RLIMIT_CORE}
 
 
+_HAS_CHILDREN_FILES = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
 def _children_files(pid: int) -> list[int] | None:
-    """Children of ``pid`` from ``/proc/<pid>/task/*/children`` (None: no such files)."""
+    """Children of ``pid`` from ``/proc/<pid>/task/*/children`` (None: the kernel has no
+    such files, CONFIG_PROC_CHILDREN).  A task that ends while it is read is skipped."""
+    if not _HAS_CHILDREN_FILES:
+        return None
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
@@ -51,8 +57,6 @@ def _children_files(pid: int) -> list[int] | None:
         try:
             with open(f"/proc/{pid}/task/{tid}/children", "rb") as handle:
                 kids += [int(k) for k in handle.read().split()]
-        except FileNotFoundError:
-            return None  # a kernel without CONFIG_PROC_CHILDREN
         except OSError:
             continue
     return kids

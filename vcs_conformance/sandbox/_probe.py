@@ -11,7 +11,7 @@ size limit, the network, the host's files, the host's ``/dev/shm`` and
 says what it saw; the host then checks what only it can see (did the
 probe's ``/dev/shm`` file reach the host's, did its ``setsid`` daemon
 outlive it).  The CPU limit is read back, not spun: burning a CPU second at
-every start-up would cost more than the whole probe (~150 ms).
+every start-up would cost more than the whole probe (about 0.2 s per level here).
 """
 
 from __future__ import annotations
@@ -132,12 +132,14 @@ r["pdeathsig"] = v.value
 try:
     pid = os.fork()
     if pid == 0:
-        os.setsid()
-        if os.fork() == 0:
-            os.close(fd)
-            import time
-            time.sleep(20)
-        os._exit(0)
+        try:  # whatever fails here, this child never runs the rest of the probe
+            os.setsid()
+            if os.fork() == 0:
+                os.close(fd)
+                import time
+                time.sleep(20)
+        finally:
+            os._exit(0)
     os.waitpid(pid, 0)
 except OSError as e:
     r["daemon_error"] = why(e)
@@ -206,8 +208,12 @@ def strict_setup() -> Any:
              "--", "/bin/true"]
     if setpriv:
         check = [setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups", *check]
-    done = subprocess.run(check, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
-                          timeout=30, check=False)
+    try:
+        done = subprocess.run(check, capture_output=True, text=True,
+                              env={"PATH": "/usr/bin:/bin"}, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxUnavailable(f"bubblewrap could not be tried here: {exc}",
+                                 hint=userns_hint()) from None
     if done.returncode != 0:
         raise SandboxUnavailable(
             "bubblewrap cannot create namespaces here: " + done.stderr.strip(),
@@ -349,6 +355,22 @@ def _judge_common(found: dict[str, Any], mechanism: str) -> None:
                             f"{found.get('fork_detail', 'probe gave no answer')}")
 
 
+def _measure(launcher: Any, level: str) -> dict[str, Any]:
+    """The probe worker's findings; a probe that cannot even start is this level missing.
+
+    Why: ``PluginHost()`` measures the sandbox when it is made; a temp dir it
+    cannot create, a cgroup it may not join or a probe that hangs must say
+    which level is missing and why (``auto`` then falls back), not raise.
+    """
+    try:
+        found, _ = run_probe_worker(launcher)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxUnavailable(f"the {level} sandbox's start-up probe could not run: {exc}",
+                                 hint="see the error; --vcs-sandbox=off runs unconfined, "
+                                      "for debugging only") from None
+    return found
+
+
 @functools.cache
 def strict_report() -> SandboxReport:
     """The measured report of the strict level (runs one probe worker, once)."""
@@ -356,7 +378,7 @@ def strict_report() -> SandboxReport:
 
     setup = strict_setup()
     bootstrap = StrictLauncher(setup, SandboxReport(level="strict"))
-    found, _ = run_probe_worker(bootstrap)
+    found = _measure(bootstrap, "strict")
     mechanism = f"cgroup {setup.cgroup} memory limit" if setup.cgroup else "RLIMIT_AS"
     _judge_common(found, mechanism)
     if setup.cgroup:
@@ -379,7 +401,7 @@ def basic_launcher() -> Any:
                                  hint="use --sandbox off on this OS")
     cgroup, _why = _cgroups.available()
     launcher = BasicLauncher(cgroup=cgroup, landlock_abi=_landlock.abi_version())
-    found, _ = run_probe_worker(launcher)
+    found = _measure(launcher, "basic")
     mechanism = f"cgroup {cgroup} memory limit" if cgroup else "RLIMIT_AS"
     _judge_common(found, mechanism)
     protections = basic_protections(found, launcher, _PROBE_LIMITS)
