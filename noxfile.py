@@ -100,10 +100,18 @@ def _matrix_cells(path: Path = MATRIX_LIST) -> list[Any]:
     base = data.get("shim_window", 1)
     params = []
     for plugin in data.get("plugin", []):
-        pid = plugin["id"]
+        # The id defaults as in the kit's list loader: the directory or distribution name.
+        if plugin.get("id"):
+            pid = str(plugin["id"])
+        elif plugin.get("path"):
+            pid = (path.parent / str(plugin["path"])).resolve().name
+        else:
+            pid = str(plugin.get("name", "")).strip()
         params += [nox.param(core, pid, base, id=f"{pid}@{core}") for core in cores]
         for extra in plugin.get("extra", []):
-            core, _, window = extra.partition("+w")
+            core, _, window = str(extra).partition("+w")
+            if not window.isdigit():
+                continue  # not core+wN: the matrix command reports it when a session runs
             params.append(nox.param(core, pid, int(window), id=f"{pid}@{extra}"))
     return params
 
@@ -219,7 +227,11 @@ def gate(session: nox.Session) -> None:
     _install_kit(session)
     named = _named_plugins(GATE_LIST)
     if GATE_INSTALL.strip():
-        session.install(*shlex.split(GATE_INSTALL))
+        try:
+            words = shlex.split(GATE_INSTALL)
+        except ValueError as exc:
+            session.error(f"VCS_GATE_INSTALL={GATE_INSTALL!r} is not valid shell words: {exc}")
+        session.install(*words)
     elif named:
         session.error(f"{GATE_LIST} names plugin(s) {', '.join(named)} by name, which this "
                       "session cannot run until they are installed into it: set "

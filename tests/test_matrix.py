@@ -182,3 +182,12 @@ def test_unreadable_results_are_a_clear_error(tmp_path: Path) -> None:
         load_results(bad)
     with pytest.raises(MatrixConfigError, match="cannot read"):
         load_results(tmp_path / "missing.json")
+
+
+def test_the_command_lines_vcs_env_wins_over_the_environment() -> None:
+    from vcs_conformance._matrix_list import _env_is_current
+
+    assert _env_is_current(["--vcs-env=isolated"], {"VCS_CONFORMANCE_ENV": "current"}) is False
+    assert _env_is_current(["--vcs-env", "current"], {}) is True
+    assert _env_is_current([], {"VCS_CONFORMANCE_ENV": "current"}) is True
+    assert _env_is_current(["--vcs-env=current", "--vcs-env=isolated"], {}) is False

@@ -200,3 +200,12 @@ def test_a_named_plugin_installed_from_an_index_needs_env_current(tmp_path: Path
     check_named_plugins(current, environ={})
     # a cell selection without the named plugin does not look it up
     check_named_plugins(mlist, [], environ={})
+
+
+def test_an_unwritable_verdicts_path_stops_before_any_cell_runs(
+        tmp_path: Path, listfile: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "verdicts-dir").mkdir()
+    assert main(["matrix", "run", str(listfile), "--out", str(tmp_path / "out"),
+                 "--verdicts", str(tmp_path / "verdicts-dir")]) == 2
+    assert "--verdicts" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing ran

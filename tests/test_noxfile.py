@@ -156,3 +156,19 @@ def test_the_kit_is_installed_once_per_venv_and_again_when_pyproject_changes(
     monkeypatch.setattr(noxfile, "HERE", project)
     noxfile._install_kit(session, ".[test]")  # pyproject.toml changed: installed again
     assert len(installs) == 3
+
+
+def test_matrix_cells_default_the_id_as_the_list_loader_does(noxfile: ModuleType,
+                                                             tmp_path: Path) -> None:
+    """No ``id``: the directory or distribution name, never a KeyError at nox's import."""
+    from vcs_conformance._matrix_list import load_list
+
+    (tmp_path / "my-plugin").mkdir()
+    path = tmp_path / "list.toml"
+    path.write_text('cores = ["1.2"]\n[[plugin]]\npath = "my-plugin"\nextra = ["1.2+wide"]\n'
+                    '[[plugin]]\nname = "vcs-named"\n', encoding="utf-8")
+    ids = [c.id for c in noxfile._matrix_cells(path)]
+    assert ids == ["my-plugin@1.2", "vcs-named@1.2"]  # the bad extra is the CLI's to report
+    path.write_text(path.read_text(encoding="utf-8").replace('extra = ["1.2+wide"]\n', ""),
+                    encoding="utf-8")
+    assert [p.id for p in load_list(path).plugins] == ["my-plugin", "vcs-named"]

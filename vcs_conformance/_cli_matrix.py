@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -80,6 +81,8 @@ def _run(args: argparse.Namespace) -> int:
     from ._matrix_verdicts import check_expectations
 
     mlist = load_list(args.list)
+    if args.verdicts:
+        _check_writable(Path(args.verdicts))  # before the cells run, not after
     matrix = _run_cells(args, mlist)
     _write(Path(args.out), matrix)
     _print_table(matrix)
@@ -93,6 +96,15 @@ def _run(args: argparse.Namespace) -> int:
             return EXIT_VERDICT
         print(f"all {len(matrix.results)} cell(s) as expected")
     return EXIT_OK
+
+
+def _check_writable(path: Path) -> None:
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if path.is_dir() or not os.access(parent, os.W_OK) \
+            or (path.exists() and not os.access(path, os.W_OK)):
+        raise MatrixConfigError(f"--verdicts {path}: cannot write a file there")
 
 
 def _write_verdicts(path: Path, mlist: Any, matrix: Any) -> None:

@@ -290,10 +290,14 @@ def load_list(path: Path | str) -> MatrixList:
 def _env_is_current(pytest_args: Sequence[str], environ: Mapping[str, str]) -> bool:
     """Whether the cells run with ``--vcs-env=current`` (given to pytest or in the env)."""
     args = list(pytest_args)
+    given = None  # the last --vcs-env on the command line wins, then the environment
     for index, arg in enumerate(args):
-        if arg == "--vcs-env=current" or (arg == "--vcs-env" and args[index + 1:index + 2]
-                                          == ["current"]):
-            return True
+        if arg.startswith("--vcs-env="):
+            given = arg.partition("=")[2]
+        elif arg == "--vcs-env" and index + 1 < len(args):
+            given = args[index + 1]
+    if given is not None:
+        return given == "current"
     return environ.get("VCS_CONFORMANCE_ENV") == "current"
 
 
