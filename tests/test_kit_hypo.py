@@ -84,7 +84,8 @@ def test_ci_profile_uses_no_database(database: InMemoryExampleDatabase) -> None:
 
 
 @pytest.mark.parametrize("seed", [1234, "abc"])
-def test_the_same_seed_gives_the_same_examples(seed: Any) -> None:
+def test_the_same_seed_gives_the_same_examples(seed: Any,
+                                              database: InMemoryExampleDatabase) -> None:
     """``--hypothesis-seed`` (an int, or any string, as hypothesis accepts) reproduces a run."""
     a: list[int] = []
     b: list[int] = []

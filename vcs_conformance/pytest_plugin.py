@@ -1,7 +1,7 @@
 """The pytest plugin: ``pytest --vcs-plugin=NAME`` runs SPEC 7's catalogue.
 
 Registered through the ``pytest11`` entry point and inert unless
-``--vcs-plugin`` (or the ini key ``vcs_plugin``) is given, so installing the
+``--vcs-plugin`` or ``--vcs-replay`` (or their ini keys) is given, so installing the
 kit never disturbs another test suite.  Items are made in
 ``pytest_collection_modifyitems`` (as pytest-mypy does): one per check id
 per plugin, node id ``vcs/<plugin>/<check-id>``, so ``-k synthesize`` and
@@ -217,10 +217,6 @@ def _ship_env_info(state: _State, run: Any, item: pytest.Item) -> None:
                                                             default=str)))
 
 
-def _is_timeout(exc: BaseException) -> bool:
-    return isinstance(exc, pytest.fail.Exception) and "from pytest-timeout" in str(exc)
-
-
 class CheckItem(pytest.Item):
     """One check id for one plugin."""
 
@@ -273,7 +269,9 @@ class CheckItem(pytest.Item):
                 return
             raise
         except BaseException as exc:
-            if _is_timeout(exc):
+            from ._checks._hypo import is_item_timeout  # hypothesis: only when active
+
+            if is_item_timeout(exc):
                 self.user_properties.append(("vcs_outcome", "failed"))
                 run.reset()
             raise
@@ -295,7 +293,9 @@ class CheckItem(pytest.Item):
                      style: Any = None) -> str:
         if isinstance(excinfo.value, CheckFailed):
             return f"[{self.spec.id}] {self.handle}\n{excinfo.value.render()}"
-        if _is_timeout(excinfo.value):
+        from ._checks._hypo import is_item_timeout
+
+        if is_item_timeout(excinfo.value):
             return (f"[{self.spec.id}] {self.handle}\n{str(excinfo.value).splitlines()[0]} "
                     "the check outlived every host call timeout it could make: a hang the "
                     "host cannot see (the stacks are in the captured stderr)")
@@ -386,11 +386,12 @@ def item_timeout(run: Any, spec: CheckSpec, settings: Settings) -> float:
     The host's per-call timeout fires first on a hanging hook (the check then
     fails with the host's message); this only catches a hang the host cannot
     see.  ``shim-equivalence`` calls the plugin twice per example (natively
-    and through the chain).
+    and through the chain); ``init-config`` runs its examples twice (valid
+    configs, then invalid ones).
     """
     if spec.generated:
         calls = settings.examples_for(spec.hook) + EXTRA_GENERATED_CALLS
-        if spec.shim_only:
+        if spec.shim_only or spec.id == "init-config":
             calls *= 2
     else:
         calls = FIXED_CHECK_CALLS

@@ -73,12 +73,17 @@ class NamespacedDatabase(ExampleDatabase):
         return hash((NamespacedDatabase, self.namespace))
 
 
+def is_item_timeout(exc: BaseException) -> bool:
+    """pytest-timeout's expiry (SIGALRM), raised wherever the item was."""
+    return type(exc).__name__ == "Failed" and "from pytest-timeout" in str(exc)
+
+
 def _is_timeout(exc: BaseException) -> bool:
-    """The host's call timeout, or pytest-timeout's expiry (SIGALRM) inside the call."""
+    """The host's call timeout, or pytest-timeout's expiry inside the call."""
     if isinstance(exc, CheckFailed):
         error = exc.details.get("error")
         return isinstance(error, dict) and error.get("code") == "timeout"
-    return type(exc).__name__ == "Failed" and "from pytest-timeout" in str(exc)
+    return is_item_timeout(exc)
 
 
 def is_derandomized(profile: str, seed: Hashable | None) -> bool:

@@ -7,8 +7,8 @@ test reports (``user_properties``), which pytest-xdist ships from its
 workers, so the controller's numbers are complete under ``-n``.
 
 The catalogue size is the plugin's own (``shim-equivalence`` exists only
-when a shim chain serves it), and examples are counted for failed checks
-too: a failure after 24 examples ran 24 examples.  Each process that loaded
+when a shim chain serves it), and the examples of a failed hypothesis-driven
+check are counted too: a failure after 24 examples ran 24 examples.  Each process that loaded
 a plugin ships its env facts once (``vcs_env_info``), so the report shows
 whether each xdist worker hit the env cache or built the env.
 """
