@@ -128,8 +128,8 @@ def hypothesis_info(run: PluginRun, check_id: str) -> dict[str, Any]:
     derandomized: hypothesis derives its seed from the test function, which
     is the same for every check, so the same examples come every run;
     ``dev``/``nightly`` keep the failing example in the hypothesis
-    database, in the check's own namespace (``database_key``).  What a replay makes is the call itself: the
-    shrunk example is in ``example``.
+    database, in the check's own namespace (``database_key``).  What a
+    replay makes is the call itself: the shrunk example is in ``example``.
     """
     s = run.settings
     derandomized = is_derandomized(s.profile, s.seed)
