@@ -393,3 +393,21 @@ def test_huge_results_are_capped_in_the_message(tmp_path: Path) -> None:
     text = str(info.value)
     assert "expected the same Model (model path under models/)" in text
     assert "characters)" in text and len(text) < 3000
+
+
+def test_dataset_difference_judges_ids_texts_rate_and_durations_not_paths() -> None:
+    """The host refuses a Dataset whose duration_s is off its WAV by more than 10 ms, so
+    the check's own comparison is pinned here on two Datasets as the core would see them."""
+    from vcs_conformance._checks._shimcheck import _dataset_difference
+
+    def ds(duration: float, audio: str = "datasets/d/wavs/a.wav", text: str = "Hi.",
+           rate: int = 22050) -> dict[str, Any]:
+        return {"sample_rate": rate, "items": [
+            {"id": "a", "audio": audio, "text": text, "duration_s": duration}]}
+
+    assert _dataset_difference(ds(0.500), ds(0.509)) is None  # within 10 ms
+    assert _dataset_difference(ds(0.500), ds(0.515)) == "Dataset items (duration_s within 10 ms)"
+    # a fresh copy of the audio under another name is the same item (SPEC 5: an existing WAV)
+    assert _dataset_difference(ds(0.5), ds(0.5, audio="cache/copy-1.wav")) is None
+    assert _dataset_difference(ds(0.5), ds(0.5, text="Ho.")) == "Dataset items (text)"
+    assert _dataset_difference(ds(0.5), ds(0.5, rate=16000)) == "Dataset sample_rate"

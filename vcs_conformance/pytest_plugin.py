@@ -175,9 +175,11 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     for handle in s.plugins:
         try:
             run = state.runner(handle)
-            # The xdist controller runs no check: loading the plugin there would start a
-            # sandboxed worker (and maybe build the env) only to print two lines.
-            lines.extend(_decision_lines(run) if controller else run.header_lines())
+            # The xdist controller runs no check, and a replay loads the plugin under the
+            # bundle's settings: loading it here would start a sandboxed worker (and maybe
+            # build the env) only to print two lines.
+            lines.extend(_decision_lines(run) if controller or s.replay is not None
+                         else run.header_lines())
         except Exception as exc:  # the header must never break the run
             lines.append(f"vcs-conformance: {handle}: {exc}")
     if controller and s.plugins:
